@@ -1,0 +1,3 @@
+#include "firmware/daemon.hpp"
+
+int main(int argc, char** argv) { return meterd::run(argc, argv); }

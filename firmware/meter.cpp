@@ -1,0 +1,153 @@
+#include "firmware/meter.hpp"
+
+#include "firmware/log.hpp"
+
+namespace meterd {
+
+using proto::model::ConfigSetting;
+
+std::optional<std::string> check_demand_settings(std::int64_t interval_minutes, std::int64_t subintervals) {
+  if (subintervals < 1 || (interval_minutes * 60) % subintervals != 0) {
+    return "demand_subintervals (" + std::to_string(subintervals) + ") must divide the " +
+           std::to_string(interval_minutes) + "-minute window into whole seconds";
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+simulation::DemandSettings demand_settings_of(const MeterState& state) {
+  return {static_cast<int>(state.setting(ConfigSetting::demand_interval_minutes)),
+          static_cast<int>(state.setting(ConfigSetting::demand_subintervals))};
+}
+
+// The firmware a meter may run given what it ran before: a version at or above a
+// rollback floor is never left for an older one.
+std::optional<std::string> check_firmware_change(const proto::model::DeviceModel& model,
+                                                 const proto::model::Version& from,
+                                                 const proto::model::Version& to) {
+  if (to >= from) return std::nullopt;
+  for (const auto& release : model.firmware) {
+    if (release.rollback_floor && release.version > to && release.version <= from) {
+      return "this meter runs firmware " + from.to_string() + "; once on " + release.version.to_string() +
+             " or later a " + model.name + " never accepts an older version such as " + to.to_string();
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup) {
+  std::error_code error;
+  std::filesystem::create_directories(setup.state_dir, error);
+  if (error) {
+    return proto::unexpected("cannot create state directory " + setup.state_dir.string() + ": " + error.message());
+  }
+  auto loaded = load_meter_state(setup.state_dir);
+  if (!loaded) return proto::unexpected(loaded.error());
+
+  MeterState state;
+  const bool fresh = !loaded->has_value();
+  if (fresh) {
+    state.serial_number = new_serial_number();
+    state.model = setup.model.name;
+    state.feature_set = setup.feature_set.value_or(setup.model.default_feature_set);
+    state.firmware = setup.firmware.value_or(setup.model.latest_firmware().version);
+    state.shipped_firmware = state.firmware;
+    state.settings = default_settings();
+  } else {
+    state = std::move(**loaded);
+    if (state.model != setup.model.name) {
+      return proto::unexpected("state directory " + setup.state_dir.string() + " belongs to a " + state.model +
+                               " meter, not a " + setup.model.name + "; use another --state-dir");
+    }
+    if (setup.feature_set && *setup.feature_set != state.feature_set) {
+      const auto* set = setup.model.find_feature_set(*setup.feature_set);
+      if (set) state.feature_set = set->name;
+      else state.feature_set = *setup.feature_set;  // rejected by capabilities() below with the known names
+    }
+    if (setup.firmware && *setup.firmware != state.firmware) {
+      if (auto refused = check_firmware_change(setup.model, state.firmware, *setup.firmware)) {
+        return proto::unexpected(*refused);
+      }
+      log::info("meter.firmware_changed", {{"serial", state.serial_number},
+                                           {"from", state.firmware.to_string()},
+                                           {"to", setup.firmware->to_string()},
+                                           {"shipped", state.shipped_firmware.to_string()}});
+      state.firmware = *setup.firmware;
+    }
+  }
+  auto capabilities = setup.model.capabilities(state.feature_set, state.firmware, state.shipped_firmware);
+  if (!capabilities) return proto::unexpected(capabilities.error());
+
+  auto meter = std::unique_ptr<Meter>(new Meter(std::move(setup), std::move(state), std::move(*capabilities)));
+  if (auto saved = meter->save(); !saved) return proto::unexpected(saved.error());
+  log::info(fresh ? "meter.created" : "meter.loaded",
+            {{"serial", meter->state_.serial_number},
+             {"model", meter->state_.model},
+             {"feature_set", meter->state_.feature_set},
+             {"firmware", meter->state_.firmware.to_string()},
+             {"state_dir", meter->state_dir_.string()}});
+  return meter;
+}
+
+Meter::Meter(MeterSetup setup, MeterState state, proto::model::Capabilities capabilities)
+    : state_dir_(std::move(setup.state_dir)),
+      model_(std::move(setup.model)),
+      state_(std::move(state)),
+      capabilities_(std::move(capabilities)),
+      register_map_(std::make_unique<proto::model::RegisterMap>(proto::model::RegisterMap::for_capabilities(capabilities_))),
+      image_(*register_map_),
+      clock_(setup.scenario.time_acceleration),
+      engine_(std::move(setup.scenario), setup.seed, clock_.now()),
+      modbus_access_(setup.modbus_access.value_or(state_.modbus_access)),
+      modbus_unit_id_(setup.modbus_unit_id.value_or(state_.modbus_unit_id)) {
+  engine_.set_demand_settings(demand_settings_of(state_));
+  engine_.restore(state_.energy);
+  tick();
+}
+
+void Meter::tick() {
+  const double now = clock_.now();
+  engine_.advance_to(now);
+  measurements_ = engine_.measure(now);
+  image_.refresh(measurements_, state_);
+}
+
+proto::Result<proto::Ok, std::string> Meter::save() {
+  state_.energy = engine_.state();
+  return save_meter_state(state_dir_, state_);
+}
+
+proto::Result<proto::Ok, std::string> Meter::apply_settings(
+    const std::vector<std::pair<ConfigSetting, std::int64_t>>& values) {
+  MeterState updated = state_;
+  for (const auto& [setting, value] : values) {
+    const auto& setting_info = proto::model::info(setting);
+    if (value < setting_info.min || value > setting_info.max) {
+      return proto::unexpected(std::string(setting_info.name) + " must lie between " +
+                               std::to_string(setting_info.min) + " and " + std::to_string(setting_info.max));
+    }
+    updated.set(setting, value);
+  }
+  if (auto problem = check_demand_settings(updated.setting(ConfigSetting::demand_interval_minutes),
+                                           updated.setting(ConfigSetting::demand_subintervals))) {
+    return proto::unexpected(*problem);
+  }
+  const bool demand_changed = demand_settings_of(updated).interval_minutes != demand_settings_of(state_).interval_minutes ||
+                              demand_settings_of(updated).subintervals != demand_settings_of(state_).subintervals;
+  updated.energy = engine_.state();
+  if (auto saved = save_meter_state(state_dir_, updated); !saved) return proto::unexpected(saved.error());
+  state_ = std::move(updated);
+  if (demand_changed) engine_.set_demand_settings(demand_settings_of(state_));
+  image_.refresh(measurements_, state_);
+  for (const auto& [setting, value] : values) {
+    log::info("meter.setting_changed", {{"serial", state_.serial_number},
+                                        {"setting", std::string(proto::model::info(setting).name)},
+                                        {"value", std::to_string(value)}});
+  }
+  return proto::Ok{};
+}
+
+}  // namespace meterd

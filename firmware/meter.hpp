@@ -1,0 +1,79 @@
+#pragma once
+// One virtual meter: its model and capabilities, persisted state, simulation, clock and
+// register image. Servers hold a reference and call it from the I/O thread.
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "firmware/meter_clock.hpp"
+#include "firmware/meter_state.hpp"
+#include "firmware/register_image.hpp"
+#include "firmware/simulation/engine.hpp"
+#include "firmware/simulation/scenario.hpp"
+#include "libproto/model/device_model.hpp"
+#include "libproto/model/register_map.hpp"
+#include "libproto/result.hpp"
+
+namespace meterd {
+
+// How to bring a meter up. Command-line values override the stored state, which
+// overrides the model's defaults (flag > state > model).
+struct MeterSetup {
+  std::filesystem::path state_dir;
+  proto::model::DeviceModel model;
+  std::optional<std::string> feature_set;
+  std::optional<proto::model::Version> firmware;
+  simulation::Scenario scenario;
+  std::uint64_t seed = 1;
+  std::optional<sec::ModbusAccess> modbus_access;
+  std::optional<std::uint8_t> modbus_unit_id;
+};
+
+class Meter {
+ public:
+  // Loads or creates the state, resolves capabilities and starts the simulation.
+  // Errors say what is wrong with the setup or the state directory.
+  static proto::Result<std::unique_ptr<Meter>, std::string> open(MeterSetup setup);
+
+  void tick();  // advances the simulation to now and refreshes the register image
+  proto::Result<proto::Ok, std::string> save();
+
+  const MeterState& state() const { return state_; }
+  const proto::model::DeviceModel& model() const { return model_; }
+  const proto::model::Capabilities& capabilities() const { return capabilities_; }
+  const proto::model::RegisterMap& register_map() const { return *register_map_; }
+  const RegisterImage& register_image() const { return image_; }
+  const proto::model::Measurements& measurements() const { return measurements_; }
+  const std::filesystem::path& state_dir() const { return state_dir_; }
+  sec::ModbusAccess modbus_access() const { return modbus_access_; }
+  std::uint8_t modbus_unit_id() const { return modbus_unit_id_; }
+
+  // Applies configuration values together or not at all; the state is saved before
+  // this returns. The error names the rule a value broke.
+  proto::Result<proto::Ok, std::string> apply_settings(
+      const std::vector<std::pair<proto::model::ConfigSetting, std::int64_t>>& values);
+
+ private:
+  Meter(MeterSetup setup, MeterState state, proto::model::Capabilities capabilities);
+
+  std::filesystem::path state_dir_;
+  proto::model::DeviceModel model_;
+  MeterState state_;
+  proto::model::Capabilities capabilities_;
+  std::unique_ptr<proto::model::RegisterMap> register_map_;  // stable address: the image points into it
+  RegisterImage image_;
+  MeterClock clock_;
+  simulation::Engine engine_;
+  proto::model::Measurements measurements_;
+  sec::ModbusAccess modbus_access_;
+  std::uint8_t modbus_unit_id_;
+};
+
+// Demand settings are valid together only when the window divides into whole seconds.
+std::optional<std::string> check_demand_settings(std::int64_t interval_minutes, std::int64_t subintervals);
+
+}  // namespace meterd

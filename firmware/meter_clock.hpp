@@ -1,0 +1,27 @@
+#pragma once
+// The meter's clock: host UTC time, optionally running faster for scenarios that replay a
+// day in minutes. With acceleration 1 it is the host clock.
+
+#include <chrono>
+
+namespace meterd {
+
+class MeterClock {
+ public:
+  explicit MeterClock(double acceleration = 1.0)
+      : acceleration_(acceleration), wall_start_(wall_now()), meter_start_(wall_start_) {}
+
+  double now() const { return meter_start_ + (wall_now() - wall_start_) * acceleration_; }
+  double acceleration() const { return acceleration_; }
+
+  static double wall_now() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+
+ private:
+  double acceleration_;
+  double wall_start_;
+  double meter_start_;
+};
+
+}  // namespace meterd
