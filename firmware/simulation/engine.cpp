@@ -33,6 +33,7 @@ enum NoiseStream : std::uint64_t {
   k_stream_frequency = 7,
   k_stream_voltage_thd = 8,     // + phase index
   k_stream_current_thd = 11,    // + phase index
+  k_stream_count = 14,
 };
 
 // Grid indices stay far below the int64 range even for absurd times, so the casts are defined.
@@ -152,6 +153,10 @@ Engine::Engine(Scenario scenario, std::uint64_t seed, double scenario_start_unix
   reactive_sign_ = nominal.power_factor_sense == PowerFactorSense::lagging ? 1.0 : -1.0;
   const double spread = nominal.phase_imbalance_pct / 100.0;
   current_share_ = {1.0 + spread, 1.0, 1.0 - spread};
+  static_assert(std::tuple_size_v<decltype(noise_keys_)> == k_stream_count);
+  for (std::uint64_t stream = 0; stream < k_stream_count; ++stream) {
+    noise_keys_[stream] = noise_stream_key(seed_, stream);
+  }
   // A hand-built scenario might hold what the loader rejects; a zero period would divide by zero.
   scenario_.noise.period_s = std::max(scenario_.noise.period_s, k_min_noise_period_s);
 
@@ -212,6 +217,10 @@ double Engine::grid_time(std::int64_t step) const {
   return start_unix_time_ + static_cast<double>(step) * k_integration_step_s;
 }
 
+double Engine::noise_value(std::uint64_t stream, std::int64_t bucket) const {
+  return standard_noise_for_key(noise_keys_[stream], bucket);
+}
+
 double Engine::load_factor_at(double unix_time) const {
   const auto& profile = scenario_.load_profile;
   if (profile.empty()) return 1.0;
@@ -267,13 +276,13 @@ Engine::Conditions Engine::conditions_at(double unix_time) const {
     double voltage = nominal.voltage_ln * voltage_factor[phase];
     if (noise.voltage_pct > 0.0) {
       voltage *= 1.0 + noise.voltage_pct / 100.0 *
-                           standard_noise(seed_, k_stream_voltage + phase, conditions.noise_bucket);
+                           noise_value(k_stream_voltage + phase, conditions.noise_bucket);
     }
     double current = load_current * current_share_[phase];
     if (noise.current_pct > 0.0 && current > 0.0) {
       // Large current noise could drive the factor below zero; a magnitude cannot be.
       current *= std::max(0.0, 1.0 + noise.current_pct / 100.0 *
-                                         standard_noise(seed_, k_stream_current + phase, conditions.noise_bucket));
+                                         noise_value(k_stream_current + phase, conditions.noise_bucket));
     }
     conditions.voltage[phase] = voltage;
     conditions.current[phase] = current;
@@ -376,7 +385,7 @@ proto::model::Measurements Engine::measure(double unix_time) const {
   const auto thd = [&](double base_pct, std::uint64_t stream, std::size_t phase) {
     if (base_pct <= 0.0) return 0.0;
     if (noise.thd_pct <= 0.0) return base_pct;
-    return std::max(0.0, base_pct * (1.0 + noise.thd_pct / 100.0 * standard_noise(seed_, stream + phase, bucket)));
+    return std::max(0.0, base_pct * (1.0 + noise.thd_pct / 100.0 * noise_value(stream + phase, bucket)));
   };
 
   double active_total = 0.0, reactive_total = 0.0, apparent_total = 0.0;
@@ -422,7 +431,7 @@ proto::model::Measurements Engine::measure(double unix_time) const {
   double frequency = 0.0;
   if (any_voltage) {
     frequency = nominal.frequency_hz + conditions.frequency_deviation_hz;
-    if (noise.frequency_hz > 0.0) frequency += noise.frequency_hz * standard_noise(seed_, k_stream_frequency, bucket);
+    if (noise.frequency_hz > 0.0) frequency += noise.frequency_hz * noise_value(k_stream_frequency, bucket);
   }
   values[Point::frequency] = frequency;
 

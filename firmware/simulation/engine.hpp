@@ -124,6 +124,7 @@ class Engine {
   void close_subinterval(double end_unix_time);
   void restart_demand_window();
   double grid_time(std::int64_t step) const;
+  double noise_value(std::uint64_t stream, std::int64_t bucket) const;
 
   Scenario scenario_;
   std::uint64_t seed_;
@@ -134,6 +135,7 @@ class Engine {
   double sin_phi_;
   double reactive_sign_;                      // +1 lagging, -1 leading (on import)
   std::array<double, 3> current_share_;       // phase imbalance
+  std::array<std::uint64_t, 14> noise_keys_;  // noise_stream_key per stream id (engine.cpp)
   std::vector<double> event_starts_;          // events' start_s, sorted
   std::vector<double> event_latest_end_;      // max end_s of events [0..i]
 

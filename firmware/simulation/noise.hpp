@@ -19,26 +19,31 @@ constexpr std::uint64_t mix64(std::uint64_t value) {
   return value ^ (value >> 31);
 }
 
-constexpr std::uint64_t noise_hash(std::uint64_t seed, std::uint64_t stream, std::int64_t bucket) {
-  // Chained rather than XORed together, so (seed, stream, bucket) and permutations of the
-  // same numbers do not collide.
-  return mix64(mix64(mix64(seed) ^ stream) ^ static_cast<std::uint64_t>(bucket));
+// The per-(seed, stream) part of the hash, which callers on a hot path compute once.
+// Chained rather than XORed together, so (seed, stream) pairs with the same XOR differ.
+constexpr std::uint64_t noise_stream_key(std::uint64_t seed, std::uint64_t stream) {
+  return mix64(mix64(seed) ^ stream);
 }
 
 // Zero mean, unit variance, approximately Gaussian: the sum of four independent uniforms
 // taken from the four 16-bit quarters of one hash (Irwin-Hall, n = 4). Bounded to
 // +-2*sqrt(3) (about 3.46 sigma), which suits measurement noise: no absurd outliers, and no
 // logarithms or cosines on the integration path.
-constexpr double standard_noise(std::uint64_t seed, std::uint64_t stream, std::int64_t bucket) {
+constexpr double standard_noise_for_key(std::uint64_t stream_key, std::int64_t bucket) {
   constexpr double k_quarter_scale = 1.0 / 65536.0;
   constexpr double k_unit_variance_scale = 1.7320508075688772;  // sqrt(12 / 4)
-  const std::uint64_t hash = noise_hash(seed, stream, bucket);
+  const std::uint64_t hash = mix64(stream_key ^ static_cast<std::uint64_t>(bucket));
   double sum = 0.0;
   for (int shift = 0; shift < 64; shift += 16) {
     // +0.5 centres each quarter in its cell, so each uniform has mean exactly 1/2.
     sum += (static_cast<double>((hash >> shift) & 0xffffU) + 0.5) * k_quarter_scale;
   }
   return (sum - 2.0) * k_unit_variance_scale;
+}
+
+// standard_noise_for_key(noise_stream_key(seed, stream), bucket), for callers off the hot path.
+constexpr double standard_noise(std::uint64_t seed, std::uint64_t stream, std::int64_t bucket) {
+  return standard_noise_for_key(noise_stream_key(seed, stream), bucket);
 }
 
 // The bucket that meter time t falls into when noise holds each value for period_s (> 0).

@@ -35,12 +35,15 @@ class MapBuilder {
     return add(std::move(entry));
   }
 
+  // Holes inside a block, one float32 row per two registers, so reads across them succeed.
   MapBuilder& reserved(std::uint16_t registers) {
-    RegisterEntry entry = base("reserved_" + std::to_string(next_), ValueType::float32);
-    entry.count = registers;
-    entry.source = RegisterSource::reserved;
-    entry.description = "Reserved; reads as not available (NaN)";
-    return add(std::move(entry));
+    for (std::uint16_t done = 0; done < registers; done += 2) {
+      RegisterEntry entry = base("reserved_" + std::to_string(next_), ValueType::float32);
+      entry.source = RegisterSource::reserved;
+      entry.description = "Reserved; reads as not available (NaN)";
+      add(std::move(entry));
+    }
+    return *this;
   }
 
   MapBuilder& special(std::string name, RegisterSource source, ValueType type, std::string unit,

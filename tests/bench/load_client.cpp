@@ -467,8 +467,12 @@ private:
             ++errors_.bad_responses;
             note_error(index, "byte count " + std::to_string(c.rx[8]) + ", expected " +
                                   std::to_string(data_bytes));
-        } else if (now >= measure_start_ && now < measure_end_) {
-            samples_.push_back(static_cast<std::uint64_t>(duration_cast<nanoseconds>(now - c.sent).count()));
+        } else {
+            ++replies_total_;
+            if (now >= measure_start_ && now < measure_end_) {
+                samples_.push_back(
+                    static_cast<std::uint64_t>(duration_cast<nanoseconds>(now - c.sent).count()));
+            }
         }
         if (now < measure_end_) {
             send_request(index);
@@ -587,13 +591,15 @@ private:
             std::string label = opts_.label.empty() ? "null" : "\"" + opts_.label + "\"";
             std::printf(
                 "{\"target\": %s, \"clients\": %d, \"seconds\": %g, \"warmup\": %g, "
-                "\"address\": %d, \"count\": %d, \"requests\": %llu, \"requests_per_s\": %.1f, "
+                "\"address\": %d, \"count\": %d, \"requests\": %llu, \"requests_total\": %llu, "
+                "\"requests_per_s\": %.1f, "
                 "\"p50_us\": %s, \"p99_us\": %s, \"mean_us\": %s, \"max_us\": %s, "
                 "\"errors\": %llu, \"exceptions\": %llu, \"bad_responses\": %llu, "
                 "\"timeouts\": %llu, \"disconnects\": %llu, \"connections_lost\": %llu, "
                 "\"client_cpu_pct\": %.0f}\n",
                 label.c_str(), opts_.clients, opts_.seconds, opts_.warmup, opts_.address,
-                opts_.count, static_cast<unsigned long long>(requests), rps, fmt(p50, "null").c_str(),
+                opts_.count, static_cast<unsigned long long>(requests),
+                static_cast<unsigned long long>(replies_total_), rps, fmt(p50, "null").c_str(),
                 fmt(p99, "null").c_str(), fmt(mean_us, "null").c_str(), fmt(max, "null").c_str(), errors,
                 static_cast<unsigned long long>(errors_.exceptions),
                 static_cast<unsigned long long>(errors_.bad_responses),
@@ -630,6 +636,7 @@ private:
     std::vector<std::uint64_t> samples_;  // latency of each measured reply, ns
     Errors errors_;
     std::uint64_t lost_ = 0;
+    std::uint64_t replies_total_ = 0;  // good replies including warm-up, for CPU/request
     std::string first_error_;
     Clock::time_point measure_start_{};
     Clock::time_point measure_end_{};

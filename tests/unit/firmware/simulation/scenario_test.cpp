@@ -197,7 +197,7 @@ TEST_CASE("scenario errors name file, line and column", "[simulation][scenario]"
   }
   SECTION("zero duration") {
     const auto yaml = k_minimal + "events:\n  - {at: 10s, duration: 0s, type: outage, phases: all}\n";
-    require_error_at(yaml, location_of(yaml, "0s"), "more than 0s");
+    require_error_at(yaml, location_of(yaml, "0s, type"), "more than 0s");
   }
   SECTION("bad phase") {
     const auto yaml = k_minimal + "events:\n  - {at: 10s, duration: 5s, type: outage, phases: [a, d]}\n";
@@ -221,7 +221,7 @@ TEST_CASE("scenario errors name file, line and column", "[simulation][scenario]"
   }
   SECTION("both voltages") {
     const auto yaml = replaced(k_minimal, "  voltage_ln: 230\n", "  voltage_ln: 230\n  voltage_ll: 400\n");
-    require_error_at(yaml, location_of(yaml, "400"), "not both");
+    require_error_at(yaml, location_of(yaml, "400"), "both voltage_ln and voltage_ll");
   }
   SECTION("unknown wiring word") {
     const auto yaml = replaced(k_minimal, "wiring: wye", "wiring: star");

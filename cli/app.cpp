@@ -1,0 +1,53 @@
+#include "cli/app.hpp"
+
+#include <iostream>
+
+#include "cli/completion.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/modbus_commands.hpp"
+
+namespace cli {
+
+std::unique_ptr<CLI::App> make_app(Context& context) {
+  auto app = std::make_unique<CLI::App>(
+      "meterctl: drive electricity meters (PowerLogic ION7400, ION9000, PM8000, ION8650 and meterd)\n"
+      "from the shell, scripts and CI. See meterctl(1) and meterctl-<command>(1).",
+      "meterctl");
+  app->set_version_flag("--version", std::string("meterctl ") + METERCTL_VERSION);
+  app->require_subcommand(1);
+  auto& global = context.global;
+  app->add_option("--meter,-m", global.meter,
+                  "HOST[:PORT] (PORT of the protocol the command speaks) or a meter named in the config file");
+  app->add_option("--output,-o", global.output, "Output format: table, json, yaml or csv")
+      ->check(CLI::IsMember({"table", "json", "yaml", "csv"}))
+      ->capture_default_str();
+  app->add_option("--timeout", global.timeout_seconds, "Seconds to wait for each answer")
+      ->check(CLI::Range(0.05, 3600.0))
+      ->capture_default_str();
+  app->add_flag("--verbose,-v", global.verbose, "Show each request and response on stderr");
+  app->add_flag("--quiet,-q", global.quiet, "Print nothing on success where the output is only a confirmation");
+  app->add_flag("--no-color", global.no_color, "No colour, even on a terminal (NO_COLOR does the same)");
+  add_modbus_commands(*app, context);
+  add_completion_command(*app, context);
+  return app;
+}
+
+int run(int argc, char** argv) {
+  Context context;
+  auto app = make_app(context);
+  try {
+    app->parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int code = app->exit(error);
+    return code == 0 ? exit_ok : exit_usage;
+  } catch (const CommandError& error) {
+    std::cerr << "meterctl: " << error.message << '\n';
+    return error.code;
+  } catch (const std::exception& error) {
+    std::cerr << "meterctl: internal error: " << error.what() << '\n';
+    return exit_software;
+  }
+  return context.exit_code;
+}
+
+}  // namespace cli
