@@ -20,7 +20,7 @@ constexpr std::size_t k_max_feature_sets = 16;
 constexpr std::size_t k_max_firmware_releases = 64;
 constexpr int k_max_limit_value = 100000;
 
-constexpr std::array<std::string_view, 19> k_feature_names = {
+constexpr std::array<std::string_view, k_feature_count> k_feature_names = {
 #define PROTO_FEATURE_NAME(id) #id,
     PROTO_FEATURES(PROTO_FEATURE_NAME)
 #undef PROTO_FEATURE_NAME

@@ -29,6 +29,11 @@ enum class Feature {
   PROTO_FEATURES(PROTO_FEATURE_ENUM)
 #undef PROTO_FEATURE_ENUM
 };
+inline constexpr std::size_t k_feature_count = 0
+#define PROTO_FEATURE_COUNT(id) +1
+    PROTO_FEATURES(PROTO_FEATURE_COUNT)
+#undef PROTO_FEATURE_COUNT
+    ;
 
 std::string_view to_string(Feature feature);
 std::optional<Feature> parse_feature(std::string_view name);

@@ -279,6 +279,30 @@ repeat_events_every: 1h
   }
 }
 
+TEST_CASE("overlapping events combine", "[simulation][engine]") {
+  const auto yaml = k_quiet + R"(events:
+  - {at: 0s, duration: 100s, type: sag, phases: [a], magnitude_pct: 50}
+  - {at: 10s, duration: 5s, type: sag, phases: [b], magnitude_pct: 80}
+  - {at: 40s, duration: 20s, type: sag, phases: [a, b], magnitude_pct: 50}
+  - {at: 45s, duration: 10s, type: outage, phases: [b]}
+  - {at: 42s, duration: 5s, type: frequency, deviation_hz: 0.2}
+  - {at: 43s, duration: 5s, type: frequency, deviation_hz: 0.1}
+)";
+  Engine engine(scenario_from(yaml), 1, k_start);
+  // A long event stays in force while shorter, later ones start and end around it.
+  CHECK(engine.measure(k_start + 12)[Point::voltage_an] == Approx(0.5 * 230));
+  CHECK(engine.measure(k_start + 12)[Point::voltage_bn] == Approx(0.8 * 230));
+  CHECK(engine.measure(k_start + 30)[Point::voltage_an] == Approx(0.5 * 230));
+  CHECK(engine.measure(k_start + 30)[Point::voltage_bn] == 230.0);
+  // Sags multiply; an outage overrides them; frequency deviations add up.
+  CHECK(engine.measure(k_start + 44)[Point::voltage_an] == Approx(0.25 * 230));
+  CHECK(engine.measure(k_start + 44)[Point::voltage_bn] == Approx(0.5 * 230));
+  CHECK(engine.measure(k_start + 44)[Point::frequency] == Approx(50.3));
+  CHECK(engine.measure(k_start + 50)[Point::voltage_bn] == 0.0);
+  CHECK(engine.measure(k_start + 99.5)[Point::voltage_an] == Approx(0.5 * 230));
+  CHECK(engine.measure(k_start + 100)[Point::voltage_an] == 230.0);
+}
+
 TEST_CASE("the daily profile interpolates linearly and wraps around midnight", "[simulation][engine]") {
   const auto yaml = k_quiet + R"(load_profile:
   - {at: "20:00", load: 0.5}
@@ -416,6 +440,10 @@ TEST_CASE("a clock set back never takes energy away", "[simulation][engine]") {
   const auto after = engine.state();
   CHECK(after.integrated_until == k_start + k_hour);
   CHECK(after.active_energy_delivered_kwh == before.active_energy_delivered_kwh);
+  // The demand window spans the jump no more: it starts again.
+  CHECK(engine.measure(k_start + k_hour)[Point::active_power_demand] == 0.0);
+  engine.advance_to(k_start + k_hour + 60);
+  CHECK(engine.measure(k_start + k_hour)[Point::active_power_demand] == Approx(k_active_kw));
   // The hour is lived through again, and counted again, as a real meter would.
   engine.advance_to(k_start + 2 * k_hour);
   CHECK(engine.state().active_energy_delivered_kwh == Approx(k_active_kw * 3).epsilon(0.001));
