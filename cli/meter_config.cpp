@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 #include "libproto/model/yaml_document.hpp"
 
@@ -52,41 +54,40 @@ std::optional<std::pair<std::string, std::optional<std::uint16_t>>> parse_host_p
 
 namespace {
 
-struct NamedMeter {
-  std::string host;
-  std::map<std::string, std::uint16_t> ports;
-  std::optional<int> unit_id;
-};
-
-struct ConfigFile {
-  std::string default_meter;
-  std::map<std::string, NamedMeter> meters;
-};
-
-proto::Result<ConfigFile, CommandError> load_config() {
-  ConfigFile config;
+proto::Result<MeterConfig, CommandError> load_config() {
   const auto path = config_file_path();
   std::error_code ignored;
-  if (!std::filesystem::exists(path, ignored)) return config;
-  auto root = proto::model::load_yaml_file(path);
+  if (!std::filesystem::exists(path, ignored)) return MeterConfig{};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return proto::unexpected(CommandError{exit_config, "cannot read " + path.string()});
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_meter_config(text, path.string());
+}
+
+}  // namespace
+
+proto::Result<MeterConfig, CommandError> parse_meter_config(std::string_view text, const std::string& file) {
+  MeterConfig config;
+  auto root = proto::model::parse_yaml(text, file);
   if (!root) return proto::unexpected(CommandError{exit_config, root.error().to_string()});
   if (root->IsNull()) return config;
   try {
-    YamlMap map(*root, path.string(), "meterctl configuration");
+    YamlMap map(*root, file, "meterctl configuration");
     map.allow_only({"default_meter", "meters"});
     config.default_meter = map.string_or("default_meter", "");
     if (map.has("meters")) {
-      YamlMap meters(map.required("meters"), path.string(), "meters");
+      YamlMap meters(map.required("meters"), file, "meters");
       for (const auto& entry : meters.node()) {
-        const auto name = entry.first.Scalar();
-        YamlMap meter(entry.second, path.string(), "meter '" + name + "'");
+        const auto name = proto::model::scalar_string(entry.first, file, "meter name");
+        YamlMap meter(entry.second, file, "meter '" + name + "'");
         meter.allow_only({"host", "ports", "unit_id"});
         NamedMeter named;
         named.host = meter.string("host");
         if (meter.has("ports")) {
-          YamlMap ports(meter.required("ports"), path.string(), "ports of meter '" + name + "'");
+          YamlMap ports(meter.required("ports"), file, "ports of meter '" + name + "'");
           for (const auto& port : ports.node()) {
-            named.ports[port.first.Scalar()] = static_cast<std::uint16_t>(ports.integer(port.first.Scalar(), 1, 65535));
+            const auto protocol = proto::model::scalar_string(port.first, file, "protocol name");
+            named.ports[protocol] = static_cast<std::uint16_t>(ports.integer(protocol, 1, 65535));
           }
         }
         if (meter.has("unit_id")) named.unit_id = static_cast<int>(meter.integer("unit_id", 0, 255));
@@ -98,11 +99,11 @@ proto::Result<ConfigFile, CommandError> load_config() {
     }
   } catch (const proto::model::YamlFieldError& e) {
     return proto::unexpected(CommandError{exit_config, e.error.to_string()});
+  } catch (const YAML::Exception& e) {
+    return proto::unexpected(CommandError{exit_config, file + ": " + e.msg});
   }
   return config;
 }
-
-}  // namespace
 
 proto::Result<MeterEndpoint, CommandError> resolve_meter(const std::string& meter_option, const std::string& protocol,
                                                          std::uint16_t default_port) {

@@ -25,7 +25,21 @@ struct MeterEndpoint {
   std::optional<int> unit_id;
 };
 
+struct NamedMeter {
+  std::string host;
+  std::map<std::string, std::uint16_t> ports;  // protocol -> port
+  std::optional<int> unit_id;
+};
+
+struct MeterConfig {
+  std::string default_meter;
+  std::map<std::string, NamedMeter> meters;
+};
+
 std::filesystem::path config_file_path();
+
+// Parses the text of a configuration file; `file` names it in errors (file:line:col).
+proto::Result<MeterConfig, CommandError> parse_meter_config(std::string_view text, const std::string& file);
 
 // `protocol` picks the port of a named meter ("modbus"); `default_port` applies to HOST without :PORT.
 proto::Result<MeterEndpoint, CommandError> resolve_meter(const std::string& meter_option, const std::string& protocol,

@@ -68,7 +68,6 @@ class TcpTransport final : public ModbusTransport {
     const auto size = modbus::encode_tcp_frame(transaction, unit_id, pdu, request);
     if (!size) return proto::unexpected(CommandError{exit_software, "request does not fit a Modbus frame"});
 
-    boost::system::error_code error;
     std::optional<std::vector<std::byte>> response;
     std::optional<CommandError> failure;
     bool done = false;

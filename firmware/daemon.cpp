@@ -206,7 +206,7 @@ int serve(const Options& options) {
   }
   for (std::size_t i = 0; i < meters.size(); ++i) {
     auto& running = meters[i];
-    running.modbus_tcp = std::make_unique<ModbusTcpServer>(io, std::move((*acceptors)[i]), *running.modbus,
+    running.modbus_tcp = std::make_unique<ModbusTcpServer>(std::move((*acceptors)[i]), *running.modbus,
                                                            running.meter->modbus_unit_id());
     running.modbus_tcp->start();
     log::info("modbus.listening", {{"serial", running.meter->state().serial_number},

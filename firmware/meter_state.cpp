@@ -35,13 +35,8 @@ std::string state_error(const std::filesystem::path& file, const std::string& wh
 
 }  // namespace
 
-proto::Result<std::optional<MeterState>, std::string> load_meter_state(const std::filesystem::path& directory) {
-  const auto file = directory / k_state_file_name;
-  std::error_code ignored;
-  if (!std::filesystem::exists(file, ignored)) return std::optional<MeterState>{};
-  auto text = read_small_file(file, k_max_state_file_bytes);
-  if (!text) return proto::unexpected(text.error());
-  const json document = json::parse(*text, nullptr, false);
+proto::Result<MeterState, std::string> parse_meter_state(std::string_view text, const std::filesystem::path& file) {
+  const json document = json::parse(text, nullptr, false);
   if (document.is_discarded() || !document.is_object()) return proto::unexpected(state_error(file, "not valid JSON"));
   try {
     if (document.at("format_version").get<int>() != k_state_format_version) {
@@ -64,6 +59,7 @@ proto::Result<std::optional<MeterState>, std::string> load_meter_state(const std
     state.modbus_unit_id = static_cast<std::uint8_t>(unit_id);
     state.settings = default_settings();
     const auto& settings = document.at("settings");
+    if (!settings.is_object()) return proto::unexpected(state_error(file, "settings is not an object"));
     for (const auto& setting : k_config_settings) {
       if (!settings.contains(setting.name)) continue;  // a setting added by a newer meterd keeps its default
       const auto value = settings.at(std::string(setting.name)).get<std::int64_t>();
@@ -75,10 +71,21 @@ proto::Result<std::optional<MeterState>, std::string> load_meter_state(const std
     auto energy = simulation::engine_state_from_json(document.at("energy"));
     if (!energy) return proto::unexpected(state_error(file, "energy: " + energy.error()));
     state.energy = *energy;
-    return std::optional<MeterState>(std::move(state));
+    return state;
   } catch (const json::exception& e) {
     return proto::unexpected(state_error(file, std::string("missing or mistyped field (") + e.what() + ")"));
   }
+}
+
+proto::Result<std::optional<MeterState>, std::string> load_meter_state(const std::filesystem::path& directory) {
+  const auto file = directory / k_state_file_name;
+  std::error_code ignored;
+  if (!std::filesystem::exists(file, ignored)) return std::optional<MeterState>{};
+  auto text = read_small_file(file, k_max_state_file_bytes);
+  if (!text) return proto::unexpected(text.error());
+  auto state = parse_meter_state(*text, file);
+  if (!state) return proto::unexpected(state.error());
+  return std::optional<MeterState>(std::move(*state));
 }
 
 proto::Result<proto::Ok, std::string> save_meter_state(const std::filesystem::path& directory, const MeterState& state) {

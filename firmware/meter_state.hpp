@@ -40,6 +40,8 @@ struct MeterState {
 std::array<std::int64_t, proto::model::k_config_setting_count> default_settings();
 std::string new_serial_number();
 
+// Parses the text of a state file; `file` names it in errors.
+proto::Result<MeterState, std::string> parse_meter_state(std::string_view text, const std::filesystem::path& file);
 // nullopt when the directory holds no state yet; an error when the state is unreadable.
 proto::Result<std::optional<MeterState>, std::string> load_meter_state(const std::filesystem::path& directory);
 proto::Result<proto::Ok, std::string> save_meter_state(const std::filesystem::path& directory, const MeterState& state);

@@ -158,10 +158,9 @@ class ModbusTcpServer::Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
 };
 
-ModbusTcpServer::ModbusTcpServer(asio::io_context& io, tcp::acceptor acceptor, ModbusService& service,
+ModbusTcpServer::ModbusTcpServer(tcp::acceptor acceptor, ModbusService& service,
                                  std::uint8_t unit_id, ModbusTcpLimits limits)
-    : io_(io),
-      acceptor_(std::move(acceptor)),
+    : acceptor_(std::move(acceptor)),
       service_(service),
       unit_id_(unit_id),
       limits_(limits),

@@ -23,7 +23,7 @@ struct ModbusTcpLimits {
 
 class ModbusTcpServer {
  public:
-  ModbusTcpServer(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor acceptor, ModbusService& service,
+  ModbusTcpServer(boost::asio::ip::tcp::acceptor acceptor, ModbusService& service,
                   std::uint8_t unit_id, ModbusTcpLimits limits = {});
   ~ModbusTcpServer();
 
@@ -36,7 +36,6 @@ class ModbusTcpServer {
  private:
   void accept_next();
 
-  boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   ModbusService& service_;
   std::uint8_t unit_id_;

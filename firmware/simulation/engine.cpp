@@ -160,15 +160,42 @@ Engine::Engine(Scenario scenario, std::uint64_t seed, double scenario_start_unix
   // A hand-built scenario might hold what the loader rejects; a zero period would divide by zero.
   scenario_.noise.period_s = std::max(scenario_.noise.period_s, k_min_noise_period_s);
 
-  std::stable_sort(scenario_.events.begin(), scenario_.events.end(),
-                   [](const Event& a, const Event& b) { return a.start_s < b.start_s; });
-  double latest_end = -1.0;
-  for (const auto& event : scenario_.events) {
-    event_starts_.push_back(event.start_s);
-    latest_end = std::max(latest_end, event.end_s());
-    event_latest_end_.push_back(latest_end);
-  }
+  build_event_timeline();
   set_demand_settings(DemandSettings{});
+}
+
+void Engine::build_event_timeline() {
+  for (const auto& event : scenario_.events) {
+    effect_starts_.push_back(event.start_s);
+    effect_starts_.push_back(event.end_s());
+  }
+  std::sort(effect_starts_.begin(), effect_starts_.end());
+  effect_starts_.erase(std::unique(effect_starts_.begin(), effect_starts_.end()), effect_starts_.end());
+  // At most 2 * k_max_events stretches times k_max_events events: a few million steps once,
+  // so that each lookup afterwards is one binary search.
+  for (const double stretch_start : effect_starts_) {
+    EventEffect effect;
+    for (const auto& event : scenario_.events) {
+      if (event.start_s > stretch_start || event.end_s() <= stretch_start) continue;
+      for (std::size_t phase = 0; phase < 3; ++phase) {
+        if (!event.phases[phase]) continue;
+        if (event.type == EventType::outage) effect.out[phase] = true;
+        else effect.voltage_factor[phase] *= event.magnitude_pct / 100.0;
+      }
+      if (event.type == EventType::frequency) effect.frequency_deviation_hz += event.deviation_hz;
+    }
+    effects_.push_back(effect);
+  }
+}
+
+const Engine::EventEffect* Engine::event_effect_at(double unix_time) const {
+  const double since_start = unix_time - start_unix_time_;
+  if (effect_starts_.empty() || !(since_start >= 0.0)) return nullptr;
+  const double repeat = scenario_.repeat_events_every_s;
+  const double offset = repeat > 0.0 ? std::fmod(since_start, repeat) : since_start;
+  const auto after = std::upper_bound(effect_starts_.begin(), effect_starts_.end(), offset);
+  if (after == effect_starts_.begin()) return nullptr;
+  return &effects_[static_cast<std::size_t>(after - effect_starts_.begin()) - 1];
 }
 
 void Engine::set_demand_settings(DemandSettings settings) {
@@ -246,26 +273,11 @@ Engine::Conditions Engine::conditions_at(double unix_time) const {
   Conditions conditions;
   conditions.load = load_factor_at(unix_time);
 
-  std::array<double, 3> voltage_factor = {1.0, 1.0, 1.0};
-  const double since_start = unix_time - start_unix_time_;
-  if (!event_starts_.empty() && since_start >= 0.0) {
-    const double repeat = scenario_.repeat_events_every_s;
-    const double offset = repeat > 0.0 ? std::fmod(since_start, repeat) : since_start;
-    // Events are sorted by start; walk back from the last one started while an earlier
-    // event could still be running (event_latest_end_ bounds how far back that is).
-    auto index = static_cast<std::size_t>(std::upper_bound(event_starts_.begin(), event_starts_.end(), offset) -
-                                          event_starts_.begin());
-    while (index > 0 && event_latest_end_[index - 1] > offset) {
-      const Event& event = scenario_.events[--index];
-      if (event.end_s() <= offset) continue;
-      for (std::size_t phase = 0; phase < 3; ++phase) {
-        if (!event.phases[phase]) continue;
-        if (event.type == EventType::outage) conditions.out[phase] = true;
-        else voltage_factor[phase] *= event.magnitude_pct / 100.0;
-      }
-      if (event.type == EventType::frequency) conditions.frequency_deviation_hz += event.deviation_hz;
-    }
-  }
+  static constexpr EventEffect k_no_event{};
+  const auto* found = event_effect_at(unix_time);
+  const EventEffect& effect = found != nullptr ? *found : k_no_event;
+  conditions.out = effect.out;
+  conditions.frequency_deviation_hz = effect.frequency_deviation_hz;
 
   const auto& nominal = scenario_.nominal;
   const auto& noise = scenario_.noise;
@@ -273,7 +285,7 @@ Engine::Conditions Engine::conditions_at(double unix_time) const {
   const double load_current = nominal.current * std::abs(conditions.load);
   for (std::size_t phase = 0; phase < 3; ++phase) {
     if (conditions.out[phase]) continue;
-    double voltage = nominal.voltage_ln * voltage_factor[phase];
+    double voltage = nominal.voltage_ln * effect.voltage_factor[phase];
     if (noise.voltage_pct > 0.0) {
       voltage *= 1.0 + noise.voltage_pct / 100.0 *
                            noise_value(k_stream_voltage + phase, conditions.noise_bucket);
@@ -382,8 +394,9 @@ proto::model::Measurements Engine::measure(double unix_time) const {
   const auto set_phase = [&values](Point phase_a, std::size_t phase, double value) {
     values[static_cast<Point>(static_cast<std::size_t>(phase_a) + phase)] = value;
   };
-  const auto thd = [&](double base_pct, std::uint64_t stream, std::size_t phase) {
-    if (base_pct <= 0.0) return 0.0;
+  // THD needs a waveform to distort: 0 on a phase without voltage (or current).
+  const auto thd = [&](double base_pct, std::uint64_t stream, std::size_t phase, double magnitude) {
+    if (base_pct <= 0.0 || magnitude <= 0.0) return 0.0;
     if (noise.thd_pct <= 0.0) return base_pct;
     return std::max(0.0, base_pct * (1.0 + noise.thd_pct / 100.0 * noise_value(stream + phase, bucket)));
   };
@@ -411,17 +424,17 @@ proto::model::Measurements Engine::measure(double unix_time) const {
     set_phase(Point::reactive_power_a, phase, reactive);
     set_phase(Point::apparent_power_a, phase, apparent);
     set_phase(Point::power_factor_a, phase, signed_power_factor(active, reactive, apparent));
-    set_phase(Point::voltage_thd_a, phase, voltage > 0.0 ? thd(harmonics.voltage_thd_pct, k_stream_voltage_thd, phase) : 0.0);
-    set_phase(Point::current_thd_a, phase, current > 0.0 ? thd(harmonics.current_thd_pct, k_stream_current_thd, phase) : 0.0);
+    set_phase(Point::voltage_thd_a, phase, thd(harmonics.voltage_thd_pct, k_stream_voltage_thd, phase, voltage));
+    set_phase(Point::current_thd_a, phase, thd(harmonics.current_thd_pct, k_stream_current_thd, phase, current));
   }
   values[Point::current_n] = wye ? std::abs(neutral_current) : 0.0;
-  values[Point::current_avg] = (values[Point::current_a] + values[Point::current_b] + values[Point::current_c]) / 3.0;
+  const auto average = [&values](Point a, Point b, Point c) { return (values[a] + values[b] + values[c]) / 3.0; };
+  values[Point::current_avg] = average(Point::current_a, Point::current_b, Point::current_c);
   values[Point::voltage_ab] = std::abs(voltage_phasor[0] - voltage_phasor[1]);
   values[Point::voltage_bc] = std::abs(voltage_phasor[1] - voltage_phasor[2]);
   values[Point::voltage_ca] = std::abs(voltage_phasor[2] - voltage_phasor[0]);
-  values[Point::voltage_ll_avg] = (values[Point::voltage_ab] + values[Point::voltage_bc] + values[Point::voltage_ca]) / 3.0;
-  values[Point::voltage_ln_avg] =
-      wye ? (values[Point::voltage_an] + values[Point::voltage_bn] + values[Point::voltage_cn]) / 3.0 : 0.0;
+  values[Point::voltage_ll_avg] = average(Point::voltage_ab, Point::voltage_bc, Point::voltage_ca);
+  values[Point::voltage_ln_avg] = average(Point::voltage_an, Point::voltage_bn, Point::voltage_cn);
   values[Point::active_power_total] = active_total;
   values[Point::reactive_power_total] = reactive_total;
   values[Point::apparent_power_total] = apparent_total;

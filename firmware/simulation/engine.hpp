@@ -116,9 +116,17 @@ class Engine {
   struct DemandSample {
     double active_kw = 0, reactive_kvar = 0, apparent_kva = 0;
   };
+  // The combined effect of the events in force over one stretch of the event timeline.
+  struct EventEffect {
+    std::array<double, 3> voltage_factor{1.0, 1.0, 1.0};
+    std::array<bool, 3> out{};
+    double frequency_deviation_hz = 0.0;
+  };
 
   Conditions conditions_at(double unix_time) const;
   double load_factor_at(double unix_time) const;
+  void build_event_timeline();
+  const EventEffect* event_effect_at(double unix_time) const;
   void integrate_step(std::int64_t step);
   void add_to_demand(std::int64_t step, const DemandSample& power);
   void close_subinterval(double end_unix_time);
@@ -136,8 +144,10 @@ class Engine {
   double reactive_sign_;                      // +1 lagging, -1 leading (on import)
   std::array<double, 3> current_share_;       // phase imbalance
   std::array<std::uint64_t, 14> noise_keys_;  // noise_stream_key per stream id (engine.cpp)
-  std::vector<double> event_starts_;          // events' start_s, sorted
-  std::vector<double> event_latest_end_;      // max end_s of events [0..i]
+  // The event timeline cut where any event starts or ends: effect i holds from
+  // effect_starts_[i] (seconds into the repeat period) until effect_starts_[i + 1].
+  std::vector<double> effect_starts_;
+  std::vector<EventEffect> effects_;
 
   // Integration.
   EngineState totals_;           // integrated_until is unused here; see next_step_

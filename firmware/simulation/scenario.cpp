@@ -60,9 +60,9 @@ Enum read_word(const YamlMap& map, std::string_view context, std::string_view ke
   const auto what = context_key(context, key);
   const auto text = proto::model::scalar_string(map.required(key), map.file(), what);
   std::string list;
-  for (const auto& [word, value] : words) {
-    if (text == word) return value;
-    list += (list.empty() ? "" : " or ") + std::string(word);
+  for (std::size_t i = 0; i < N; ++i) {
+    if (text == words[i].first) return words[i].second;
+    list += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::string(words[i].first);
   }
   map.fail(node, what + " is '" + text + "'; write " + list);
 }
@@ -194,8 +194,11 @@ std::vector<ProfilePoint> read_load_profile(const YamlMap& root) {
 }
 
 std::array<bool, 3> read_phases(const YamlMap& entry, std::string_view context) {
-  const auto node = entry.required("phases");
   const auto advice = std::string(context) + ".phases must be the word all or a list of a, b, c such as [a, c]";
+  if (is_absent(entry.optional("phases"))) {
+    entry.fail(entry.node(), std::string(context) + " lacks phases; say which: all, or a list such as [a, c]");
+  }
+  const auto node = entry.required("phases");
   if (node.IsScalar()) {
     if (node.Scalar() == "all") return {true, true, true};
     entry.fail(node, advice + ", not '" + node.Scalar() + "'");

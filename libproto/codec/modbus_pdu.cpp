@@ -32,6 +32,7 @@ std::uint8_t function_byte(const Request& request) {
 Result<Request, RequestRejection> decode_request(ByteView pdu) {
   if (pdu.empty()) return unexpected(reject(0, ExceptionCode::illegal_function));
   const auto function = get_u8(pdu, 0);
+  if (pdu.size() > k_max_pdu_size) return unexpected(reject(function, ExceptionCode::illegal_data_value));
   switch (static_cast<FunctionCode>(function)) {
     case FunctionCode::read_holding_registers:
     case FunctionCode::read_input_registers: {
@@ -184,6 +185,7 @@ namespace {
 template <typename T>
 std::optional<ResponseResult<T>> as_exception(ByteView pdu, std::uint8_t function) {
   if (pdu.empty()) return ResponseResult<T>(unexpected(CodecError::empty_pdu));
+  if (pdu.size() > k_max_pdu_size) return ResponseResult<T>(unexpected(CodecError::pdu_too_long));
   const auto received = get_u8(pdu, 0);
   if (received == (function | k_exception_bit)) {
     if (pdu.size() != 2) return ResponseResult<T>(unexpected(CodecError::malformed_response));

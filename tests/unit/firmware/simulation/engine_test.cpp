@@ -474,6 +474,23 @@ TEST_CASE("one day of a noisy scenario integrates fast", "[simulation][engine][p
   CHECK(engine.state().active_energy_delivered_kwh > 0.0);
 }
 
+TEST_CASE("the most events a scenario may hold still integrate fast", "[simulation][engine][performance]") {
+  // One event spans the day and a thousand short ones start inside it: a lookup that
+  // walked the overlapping events would take a thousand steps per second of meter time.
+  std::string yaml = k_quiet + "events:\n  - {at: 0s, duration: 24h, type: sag, phases: [a], magnitude_pct: 90}\n";
+  for (std::size_t i = 1; i < meterd::simulation::k_max_events; ++i) {
+    yaml += "  - {at: " + std::to_string(i * 60) + "s, duration: 5s, type: outage, phases: [b]}\n";
+  }
+  Engine engine(scenario_from(yaml), 1, k_start);
+  CHECK(engine.measure(k_start + 30)[Point::voltage_an] == Approx(0.9 * 230));
+  CHECK(engine.measure(k_start + 60 * 500 + 2)[Point::voltage_bn] == 0.0);
+  CHECK(engine.measure(k_start + 60 * 500 + 2)[Point::voltage_an] == Approx(0.9 * 230));
+  CHECK(engine.measure(k_start + 60 * 500 + 6)[Point::voltage_bn] == 230.0);
+  const auto started = std::chrono::steady_clock::now();
+  engine.advance_to(k_start + k_day);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(1));
+}
+
 TEST_CASE("engine state survives a round trip through JSON and a restart", "[simulation][engine]") {
   const auto scenario = shipped_scenario("steady-state");
   Engine original(scenario, 5, k_start);

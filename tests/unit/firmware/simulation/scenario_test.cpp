@@ -232,7 +232,8 @@ TEST_CASE("scenario errors name file, line and column", "[simulation][scenario]"
     require_error_at(yaml, location_of(yaml, "meterctl/v9"), "meterctl/v1");
   }
   SECTION("key that does not belong to the event type") {
-    const auto yaml = k_minimal + "events:\n  - {at: 10s, duration: 5s, type: outage, phases: all, magnitude_pct: 50}\n";
+    const auto yaml =
+        k_minimal + "events:\n  - {at: 10s, duration: 5s, type: outage, phases: all, magnitude_pct: 50}\n";
     require_error_at(yaml, location_of(yaml, "magnitude_pct"), "unknown key 'magnitude_pct'");
   }
   SECTION("sag that raises the voltage") {

@@ -168,3 +168,14 @@ TEST_CASE("Device identification objects that cannot fit one PDU are refused", "
   std::array<std::byte, 512> out{};
   CHECK(encode_device_id_response(response, out).error() == CodecError::pdu_too_long);
 }
+
+TEST_CASE("Responses longer than a PDU are refused even when their fields agree", "[modbus][pdu][fc43]") {
+  // Found by fuzz_modbus_response: a device identification response of 300 bytes.
+  std::vector<std::byte> pdu = bytes({0x2B, 0x0E, 0x01, 0x82, 0x00, 0x00, 0x02});
+  for (int object = 0; object < 2; ++object) {
+    pdu.push_back(std::byte{static_cast<unsigned char>(object)});
+    pdu.push_back(std::byte{145});
+    pdu.insert(pdu.end(), 145, std::byte{'x'});
+  }
+  CHECK(decode_device_id_response(pdu).error() == CodecError::pdu_too_long);
+}
