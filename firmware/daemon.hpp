@@ -9,7 +9,7 @@ enum ExitCode : int {
   exit_usage = 64,        // EX_USAGE: bad command line
   exit_unavailable = 69,  // EX_UNAVAILABLE: a port or device could not be opened
   exit_software = 70,     // EX_SOFTWARE: internal error
-  exit_io = 74,           // EX_IOERR: the state could not be written
+  exit_io = 74,           // EX_IOERR: the ready file could not be written
   exit_config = 78,       // EX_CONFIG: bad model, scenario or state directory
 };
 
