@@ -22,6 +22,7 @@ struct Context {
   int exit_code = 0;
 
   OutputFormat format() const { return parse_output_format(global.output).value_or(OutputFormat::table); }
+  bool color() const { return color_enabled(global.no_color); }
   std::chrono::milliseconds timeout() const {
     return std::chrono::milliseconds(static_cast<std::int64_t>(global.timeout_seconds * 1000.0));
   }

@@ -265,7 +265,7 @@ int run_read(Context& context, const ModbusOptions& options) {
                      {"unit_id", connection.unit_id},
                      {"function", options.input ? "input" : "holding"},
                      {"values", values}};
-  print_report(report, context.format(), std::cout);
+  print_report(report, context.format(), std::cout, context.color());
   return exit_ok;
 }
 
@@ -313,7 +313,7 @@ int run_write(Context& context, const ModbusOptions& options) {
                      {"address", address},
                      {"registers", words.size()},
                      {"function_code", std::stoi(function)}};
-  if (!context.global.quiet || context.format() != OutputFormat::table) print_report(report, context.format(), std::cout);
+  if (!context.global.quiet || context.format() != OutputFormat::table) print_report(report, context.format(), std::cout, context.color());
   return exit_ok;
 }
 
@@ -371,7 +371,7 @@ int run_id(Context& context, const ModbusOptions& options) {
                      {"conformity_level", conformity},
                      {"objects", list},
                      {"identification", by_name}};
-  print_report(report, context.format(), std::cout);
+  print_report(report, context.format(), std::cout, context.color());
   return exit_ok;
 }
 
@@ -413,7 +413,7 @@ int run_time(Context& context, const ModbusOptions& options) {
                      {"offset_seconds", offset},
                      {"resolution_seconds", 1},
                      {"round_trip_ms", std::round((after - before) * 1e4) / 10.0}};
-  print_report(report, context.format(), std::cout);
+  print_report(report, context.format(), std::cout, context.color());
   return exit_ok;
 }
 
@@ -462,7 +462,7 @@ int run_watch(Context& context, const ModbusOptions& options) {
           for (std::size_t i = 0; i < entries.size(); ++i) rows.push_back({entries[i]->name, row[i + 1], entries[i]->unit});
           // Clear the screen and home the cursor (ECMA-48 ED and CUP), then draw the table.
           std::cout << "\x1b[H\x1b[2J" << connection.transport->describe() << "  " << row[0] << "  (Ctrl-C to stop)\n\n"
-                    << format_table({"point", "value", "unit"}, rows) << std::flush;
+                    << format_table({"point", "value", "unit"}, rows, context.color()) << std::flush;
         } else {
           std::string line = row[0];
           for (std::size_t i = 0; i < entries.size(); ++i) line += " " + entries[i]->name + "=" + row[i + 1];
@@ -520,7 +520,7 @@ int run_map(Context& context, const ModbusOptions& options) {
     blocks.push_back({{"name", block.name}, {"first_register", block.first_register}, {"origin", block.origin}});
   }
   report.document = {{"meter", meter}, {"word_order", "big"}, {"registers", registers}, {"blocks", blocks}};
-  print_report(report, context.format(), std::cout);
+  print_report(report, context.format(), std::cout, context.color());
   return exit_ok;
 }
 

@@ -73,14 +73,15 @@ std::string json_to_yaml(const nlohmann::json& document) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::string format_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows) {
+std::string format_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows,
+                         bool color) {
   std::vector<std::size_t> widths(columns.size(), 0);
   for (std::size_t i = 0; i < columns.size(); ++i) widths[i] = columns[i].size();
   for (const auto& row : rows) {
     for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
   }
   std::ostringstream out;
-  auto write_row = [&](const std::vector<std::string>& row) {
+  auto write_row = [&](const std::vector<std::string>& row, bool bold) {
     std::string line;
     for (std::size_t i = 0; i < widths.size(); ++i) {
       const std::string cell = i < row.size() ? row[i] : "";
@@ -88,7 +89,8 @@ std::string format_table(const std::vector<std::string>& columns, const std::vec
       if (i + 1 < widths.size()) line += std::string(widths[i] - cell.size() + 2, ' ');
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
-    out << line << '\n';
+    // ECMA-48 SGR 1 (bold) and 0 (reset).
+    out << (bold ? "\x1b[1m" + line + "\x1b[0m" : line) << '\n';
   };
   std::vector<std::string> header;
   for (const auto& column : columns) {
@@ -96,12 +98,12 @@ std::string format_table(const std::vector<std::string>& columns, const std::vec
     std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
     header.push_back(upper);
   }
-  write_row(header);
-  for (const auto& row : rows) write_row(row);
+  write_row(header, color);
+  for (const auto& row : rows) write_row(row, false);
   return out.str();
 }
 
-void print_report(const Report& report, OutputFormat format, std::ostream& out) {
+void print_report(const Report& report, OutputFormat format, std::ostream& out, bool color) {
   switch (format) {
     case OutputFormat::json: {
       nlohmann::json document = {{"format_version", k_json_format_version}};
@@ -119,7 +121,7 @@ void print_report(const Report& report, OutputFormat format, std::ostream& out) 
       out << csv_line(report.columns) << '\n';
       for (const auto& row : report.rows) out << csv_line(row) << '\n';
       break;
-    case OutputFormat::table: out << format_table(report.columns, report.rows); break;
+    case OutputFormat::table: out << format_table(report.columns, report.rows, color); break;
   }
 }
 

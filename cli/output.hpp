@@ -25,11 +25,13 @@ struct Report {
   std::vector<std::vector<std::string>> rows;
 };
 
-void print_report(const Report& report, OutputFormat format, std::ostream& out);
+// `color` sets the table's header in bold (only meaningful on a terminal).
+void print_report(const Report& report, OutputFormat format, std::ostream& out, bool color = false);
 
 std::string csv_line(const std::vector<std::string>& fields);
 std::string json_to_yaml(const nlohmann::json& document);
-std::string format_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows);
+std::string format_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows,
+                         bool color = false);
 
 // Whether to use colour and terminal redraws: only on a terminal, never with NO_COLOR set.
 bool stdout_is_terminal();
