@@ -43,7 +43,7 @@ TEST_CASE("The configuration file is parsed strictly with located errors", "[cli
   CHECK_THAT(dangling.error().message, Catch::Contains("roof"));
 }
 
-TEST_CASE("--meter beats METERCTL_METER beats default_meter, and named meters carry a port per protocol",
+TEST_CASE("The meter option beats METERCTL_METER beats default_meter, and named meters carry a port per protocol",
           "[cli][config]") {
   std::random_device entropy;
   const auto file = std::filesystem::temp_directory_path() / ("meterctl-config-" + std::to_string(entropy()) + ".yaml");

@@ -17,7 +17,7 @@ TEST_CASE("Tables align columns and trim trailing blanks", "[cli][output]") {
   CHECK(format_table({"a"}, {}, true) == "\x1b[1mA\x1b[0m\n");
 }
 
-TEST_CASE("JSON and YAML carry the format version; CSV has a header row", "[cli][output]") {
+TEST_CASE("JSON and YAML carry the format version, and CSV has a header row", "[cli][output]") {
   Report report;
   report.document = {{"values", {{{"name", "x"}, {"value", 1.5}}}}};
   report.columns = {"name", "value"};

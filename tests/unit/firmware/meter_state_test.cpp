@@ -47,7 +47,7 @@ TEST_CASE("Meter state round trips through its file", "[firmware][state]") {
   std::filesystem::remove_all(directory);
 }
 
-TEST_CASE("An empty directory has no state; a damaged file is an error that names it", "[firmware][state]") {
+TEST_CASE("An empty directory has no state, and a damaged file is an error that names it", "[firmware][state]") {
   const auto directory = fresh_directory();
   const auto empty = load_meter_state(directory);
   REQUIRE(empty);

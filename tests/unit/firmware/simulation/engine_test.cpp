@@ -135,7 +135,7 @@ TEST_CASE("a leading load has negative reactive power and power factor", "[simul
   CHECK(values[Point::reactive_energy_delivered] == 0.0);
 }
 
-TEST_CASE("only whole steps are integrated; the rest waits", "[simulation][engine]") {
+TEST_CASE("only whole steps are integrated, the rest waits", "[simulation][engine]") {
   Engine engine(scenario_from(k_quiet), 1, k_start);
   CHECK(engine.state().integrated_until == 0.0);
   engine.advance_to(k_start + 10.75);

@@ -46,7 +46,7 @@ TEST_CASE("TCP frame rejects a foreign protocol id and impossible lengths as soo
   CHECK(decode_tcp_frame(bytes({0, 1, 0, 0, 0, 0xFE, 1})).error() == CodecError::need_more);   // 254 is the maximum
 }
 
-TEST_CASE("TCP frame round trip; encoded size equals bytes written", "[modbus][tcp]") {
+TEST_CASE("TCP frame round trip, and encoded size equals bytes written", "[modbus][tcp]") {
   const auto pdu = bytes({0x03, 0x00, 0x10, 0x00, 0x02});
   std::array<std::byte, k_max_tcp_adu_size> out{};
   const auto written = encode_tcp_frame(7, 0xFF, pdu, out);
