@@ -389,7 +389,8 @@ double host_now() {
 }
 
 int run_time(Context& context, const ModbusOptions& options) {
-  const auto* entry = RegisterMap::complete().find("unix_time");
+  const auto map = RegisterMap::complete();
+  const auto* entry = map.find("unix_time");
   auto connection = connect(context, options);
   const double before = host_now();
   const auto registers = read_registers(context, connection, false, entry->address(), entry->count);

@@ -1,9 +1,5 @@
 #include "cli/modbus_transport.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <termios.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -11,6 +7,7 @@
 
 #include "libproto/codec/modbus_frame.hpp"
 #include "libproto/transport/asio.hpp"
+#include "libproto/transport/serial_port.hpp"
 
 namespace cli {
 
@@ -134,67 +131,33 @@ class TcpTransport final : public ModbusTransport {
   std::size_t filled_ = 0;
 };
 
-speed_t baud_constant(int baud) {
-  switch (baud) {
-    case 1200: return B1200;
-    case 2400: return B2400;
-    case 4800: return B4800;
-    case 9600: return B9600;
-    case 19200: return B19200;
-    case 38400: return B38400;
-    case 57600: return B57600;
-    case 115200: return B115200;
-    case 230400: return B230400;
-    default: return B0;
-  }
-}
-
 class RtuTransport final : public ModbusTransport {
  public:
-  RtuTransport(int fd, SerialLine line, std::chrono::milliseconds timeout)
-      : fd_(fd), line_(std::move(line)), timeout_(timeout) {}
-  ~RtuTransport() override { ::close(fd_); }
+  RtuTransport(std::unique_ptr<proto::transport::SerialPort> port, std::chrono::milliseconds timeout)
+      : port_(std::move(port)), timeout_(timeout) {}
 
   proto::Result<std::vector<std::byte>, CommandError> exchange(std::uint8_t unit_id,
                                                                proto::codec::ByteView pdu) override {
     std::array<std::byte, modbus::k_max_rtu_adu_size> frame{};
     const auto size = modbus::encode_rtu_frame(unit_id, pdu, frame);
     if (!size) return proto::unexpected(CommandError{exit_software, "request does not fit a Modbus frame"});
-    ::tcflush(fd_, TCIOFLUSH);
-    std::size_t sent = 0;
-    while (sent < *size) {
-      const auto written = ::write(fd_, frame.data() + sent, *size - sent);
-      if (written < 0) {
-        if (errno == EINTR) continue;
-        return proto::unexpected(CommandError{exit_io, "writing to " + line_.device + " failed: " + std::strerror(errno)});
+    port_->discard_input();
+    if (auto sent = port_->write_frame(std::span(frame.data(), *size)); !sent) {
+      return proto::unexpected(CommandError{exit_io, sent.error().message});
+    }
+    auto answer = port_->read_frame(timeout_);
+    if (!answer) {
+      if (answer.error().kind == proto::transport::SerialError::timeout) {
+        return proto::unexpected(CommandError{exit_timeout, "no answer from unit " + std::to_string(unit_id) + " on " +
+                                                                describe() + " within " +
+                                                                std::to_string(timeout_.count()) +
+                                                                " ms (--timeout; check --unit-id, --baud, --parity)"});
       }
-      sent += static_cast<std::size_t>(written);
+      return proto::unexpected(CommandError{exit_io, answer.error().message});
     }
-    // Modbus over Serial Line v1.02, 2.5.1.1: a frame ends after 3.5 character times of
-    // silence (1.75 ms above 19200 baud). Ptys and USB adapters deliver in bursts, so wait longer.
-    const double character_ms = 11.0 * 1000.0 / line_.baud;
-    const int gap_ms = std::max(20, static_cast<int>(line_.baud > 19200 ? 2 : 3.5 * character_ms + 1));
-    std::array<std::byte, modbus::k_max_rtu_adu_size> input{};
-    std::size_t filled = 0;
-    const auto deadline = std::chrono::steady_clock::now() + timeout_;
-    while (filled < input.size()) {
-      const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      const int wait_ms = filled == 0 ? static_cast<int>(std::max<std::int64_t>(remaining.count(), 0)) : gap_ms;
-      pollfd descriptor{fd_, POLLIN, 0};
-      const int ready = ::poll(&descriptor, 1, wait_ms);
-      if (ready < 0 && errno == EINTR) continue;
-      if (ready <= 0) break;
-      const auto got = ::read(fd_, input.data() + filled, input.size() - filled);
-      if (got <= 0) break;
-      filled += static_cast<std::size_t>(got);
-    }
-    if (filled == 0) {
-      return proto::unexpected(CommandError{exit_timeout, "no answer on " + line_.device + " within " +
-                                                              std::to_string(timeout_.count()) + " ms (--timeout)"});
-    }
-    auto decoded = modbus::decode_rtu_frame(proto::codec::ByteView(input.data(), filled));
+    auto decoded = modbus::decode_rtu_frame(*answer);
     if (!decoded) {
-      return proto::unexpected(CommandError{exit_protocol, "malformed RTU frame on " + line_.device + ": " +
+      return proto::unexpected(CommandError{exit_protocol, "malformed RTU frame on " + describe() + ": " +
                                                                make_error_code(decoded.error()).message() +
                                                                " (check --baud and --parity)"});
     }
@@ -205,11 +168,10 @@ class RtuTransport final : public ModbusTransport {
     return std::vector<std::byte>(decoded->pdu.begin(), decoded->pdu.end());
   }
 
-  std::string describe() const override { return line_.device; }
+  std::string describe() const override { return port_->settings().device; }
 
  private:
-  int fd_;
-  SerialLine line_;
+  std::unique_ptr<proto::transport::SerialPort> port_;
   std::chrono::milliseconds timeout_;
 };
 
@@ -225,35 +187,9 @@ proto::Result<std::unique_ptr<ModbusTransport>, CommandError> connect_tcp(const 
 
 proto::Result<std::unique_ptr<ModbusTransport>, CommandError> open_rtu(const SerialLine& line,
                                                                        std::chrono::milliseconds timeout) {
-  const auto speed = baud_constant(line.baud);
-  if (speed == B0) {
-    return proto::unexpected(CommandError{exit_usage, "unsupported --baud " + std::to_string(line.baud) +
-                                                          "; use 1200..230400 in the standard steps"});
-  }
-  const int fd = ::open(line.device.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) {
-    return proto::unexpected(CommandError{exit_io, "cannot open " + line.device + ": " + std::strerror(errno)});
-  }
-  termios settings{};
-  if (::tcgetattr(fd, &settings) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::close(fd);
-    return proto::unexpected(CommandError{exit_io, line.device + " is not a serial line: " + reason});
-  }
-  ::cfmakeraw(&settings);
-  ::cfsetispeed(&settings, speed);
-  ::cfsetospeed(&settings, speed);
-  settings.c_cflag |= CLOCAL | CREAD;
-  settings.c_cflag &= ~(PARENB | PARODD | CSTOPB);
-  if (line.parity == 'E') settings.c_cflag |= PARENB;
-  if (line.parity == 'O') settings.c_cflag |= PARENB | PARODD;
-  if (line.stop_bits == 2) settings.c_cflag |= CSTOPB;
-  if (::tcsetattr(fd, TCSANOW, &settings) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::close(fd);
-    return proto::unexpected(CommandError{exit_io, "cannot configure " + line.device + ": " + reason});
-  }
-  return std::unique_ptr<ModbusTransport>(std::make_unique<RtuTransport>(fd, line, timeout));
+  auto port = proto::transport::SerialPort::open({line.device, line.baud, line.parity, line.stop_bits});
+  if (!port) return proto::unexpected(CommandError{exit_io, port.error().message});
+  return std::unique_ptr<ModbusTransport>(std::make_unique<RtuTransport>(std::move(*port), timeout));
 }
 
 }  // namespace cli

@@ -32,7 +32,10 @@ bool write_all(int fd, std::string_view contents) {
 proto::Result<proto::Ok, std::string> write_file_atomically(const std::filesystem::path& path,
                                                             std::string_view contents, int mode) {
   const auto directory = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  const auto temporary = directory / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()));
+  // Appended piece by piece: GCC 12 warns falsely (-Wrestrict, GCC bug 105329) on "." + string.
+  std::string temporary_name = ".";
+  temporary_name.append(path.filename().string()).append(".tmp.").append(std::to_string(::getpid()));
+  const auto temporary = directory / temporary_name;
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return proto::unexpected(describe_errno("cannot create", temporary));
   if (!write_all(fd, contents) || ::fsync(fd) != 0) {

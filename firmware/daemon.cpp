@@ -217,7 +217,7 @@ int serve(const Options& options) {
 
   std::unique_ptr<ModbusRtuServer> rtu;
   if (!options.serial.empty()) {
-    SerialSettings serial{options.serial, options.baud, options.parity.front(), 8, options.stop_bits};
+    proto::transport::SerialSettings serial{options.serial, options.baud, options.parity.front(), options.stop_bits};
     auto opened = ModbusRtuServer::open(io, serial, *meters.front().modbus, meters.front().meter->modbus_unit_id());
     if (!opened) {
       log::error("modbus.serial_failed", {{"error", opened.error()}});

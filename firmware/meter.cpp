@@ -21,19 +21,20 @@ simulation::DemandSettings demand_settings_of(const MeterState& state) {
           static_cast<int>(state.setting(ConfigSetting::demand_subintervals))};
 }
 
-// The firmware a meter may run given what it ran before: a version at or above a
-// rollback floor is never left for an older one.
+// The firmware a meter may run given what it ran before. Release notes: "A meter upgraded
+// to firmware version 4.0.0 or later cannot be downgraded to an earlier firmware version";
+// so once a meter runs a floor version or anything later, it accepts no older version.
 std::optional<std::string> check_firmware_change(const proto::model::DeviceModel& model,
                                                  const proto::model::Version& from,
                                                  const proto::model::Version& to) {
   if (to >= from) return std::nullopt;
+  const proto::model::FirmwareRelease* floor = nullptr;
   for (const auto& release : model.firmware) {
-    if (release.rollback_floor && release.version > to && release.version <= from) {
-      return "this meter runs firmware " + from.to_string() + "; once on " + release.version.to_string() +
-             " or later a " + model.name + " never accepts an older version such as " + to.to_string();
-    }
+    if (release.rollback_floor && release.version <= from) floor = &release;
   }
-  return std::nullopt;
+  if (!floor) return std::nullopt;
+  return "this meter runs firmware " + from.to_string() + "; a " + model.name + " on " +
+         floor->version.to_string() + " or later cannot be downgraded, so " + to.to_string() + " is refused";
 }
 
 }  // namespace

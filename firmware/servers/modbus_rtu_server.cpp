@@ -1,13 +1,10 @@
 #include "firmware/servers/modbus_rtu_server.hpp"
 
-#include <modbus/modbus.h>
-
 #include <array>
-#include <cerrno>
 #include <future>
 
 #include "firmware/log.hpp"
-#include "libproto/codec/modbus_types.hpp"
+#include "libproto/codec/modbus_frame.hpp"
 
 namespace meterd {
 
@@ -15,37 +12,24 @@ namespace modbus = proto::codec::modbus;
 
 namespace {
 // How often the receiving thread wakes to notice a stop request.
-constexpr std::uint32_t k_stop_poll_microseconds = 200'000;
+constexpr auto k_stop_poll = std::chrono::milliseconds(200);
+// Modbus over Serial Line v1.02, 2.2: address 0 is broadcast; it is never answered.
+constexpr std::uint8_t k_broadcast_address = 0;
 }  // namespace
 
-proto::Result<std::unique_ptr<ModbusRtuServer>, std::string> ModbusRtuServer::open(boost::asio::io_context& io,
-                                                                                  const SerialSettings& settings,
-                                                                                  ModbusService& service,
-                                                                                  std::uint8_t unit_id) {
-  modbus_t* context = modbus_new_rtu(settings.device.c_str(), settings.baud, settings.parity, settings.data_bits,
-                                     settings.stop_bits);
-  if (!context) {
-    return proto::unexpected("cannot use serial device " + settings.device + ": " + modbus_strerror(errno));
-  }
-  if (modbus_set_slave(context, unit_id) != 0 || modbus_connect(context) != 0) {
-    const std::string reason = modbus_strerror(errno);
-    modbus_free(context);
-    return proto::unexpected("cannot open serial device " + settings.device + ": " + reason);
-  }
-  modbus_set_indication_timeout(context, 0, k_stop_poll_microseconds);
-  return std::unique_ptr<ModbusRtuServer>(new ModbusRtuServer(io, context, service, unit_id, settings.device));
+proto::Result<std::unique_ptr<ModbusRtuServer>, std::string> ModbusRtuServer::open(
+    boost::asio::io_context& io, const proto::transport::SerialSettings& settings, ModbusService& service,
+    std::uint8_t unit_id) {
+  auto port = proto::transport::SerialPort::open(settings);
+  if (!port) return proto::unexpected(port.error().message);
+  return std::unique_ptr<ModbusRtuServer>(new ModbusRtuServer(io, std::move(*port), service, unit_id));
 }
 
-ModbusRtuServer::ModbusRtuServer(boost::asio::io_context& io, void* context, ModbusService& service,
-                                 std::uint8_t unit_id, std::string device)
-    : io_(io), context_(context), service_(service), unit_id_(unit_id), device_(std::move(device)) {}
+ModbusRtuServer::ModbusRtuServer(boost::asio::io_context& io, std::unique_ptr<proto::transport::SerialPort> port,
+                                 ModbusService& service, std::uint8_t unit_id)
+    : io_(io), port_(std::move(port)), service_(service), unit_id_(unit_id) {}
 
-ModbusRtuServer::~ModbusRtuServer() {
-  stop();
-  auto* context = static_cast<modbus_t*>(context_);
-  modbus_close(context);
-  modbus_free(context);
-}
+ModbusRtuServer::~ModbusRtuServer() { stop(); }
 
 void ModbusRtuServer::start() { thread_ = std::thread([this] { run(); }); }
 
@@ -54,41 +38,55 @@ void ModbusRtuServer::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::optional<std::vector<std::byte>> ModbusRtuServer::answer(std::vector<std::byte> pdu) {
+  // Shared with the handler: if meterd stops before the I/O thread runs it, this thread
+  // gives up waiting and the handler must still find its promise alive.
+  auto answered = std::make_shared<std::promise<std::vector<std::byte>>>();
+  auto result = answered->get_future();
+  boost::asio::post(io_, [this, answered, pdu = std::move(pdu)] {
+    std::array<std::byte, modbus::k_max_pdu_size> response{};
+    const auto size = service_.handle(pdu, response);
+    answered->set_value(std::vector<std::byte>(response.begin(), response.begin() + static_cast<std::ptrdiff_t>(size)));
+  });
+  while (result.wait_for(k_stop_poll) != std::future_status::ready) {
+    if (stopping_) return std::nullopt;
+  }
+  return result.get();
+}
+
 void ModbusRtuServer::run() {
-  auto* context = static_cast<modbus_t*>(context_);
-  std::array<std::uint8_t, MODBUS_RTU_MAX_ADU_LENGTH> request{};
-  log::info("modbus.rtu_listening", {{"device", device_}, {"unit_id", std::to_string(unit_id_)}});
+  const auto& device = port_->settings().device;
+  log::info("modbus.rtu_listening", {{"device", device},
+                                     {"baud", std::to_string(port_->settings().baud)},
+                                     {"parity", std::string(1, port_->settings().parity)},
+                                     {"unit_id", std::to_string(unit_id_)}});
+  bool reported_io_error = false;
   while (!stopping_) {
-    const int length = modbus_receive(context, request.data());
-    if (length <= 0) {
-      // 0: a frame for another unit; -1 with ETIMEDOUT: silence; anything else: a bad frame.
-      if (length < 0 && errno != ETIMEDOUT) modbus_flush(context);
+    auto frame = port_->read_frame(k_stop_poll);
+    if (!frame) {
+      if (frame.error().kind == proto::transport::SerialError::io) {
+        if (!reported_io_error) log::warning("modbus.rtu_read_failed", {{"device", device}, {"reason", frame.error().message}});
+        reported_io_error = true;
+        std::this_thread::sleep_for(k_stop_poll);
+      }
       continue;
     }
-    const std::uint8_t unit = request[0];
-    // The frame is address + PDU + CRC; libmodbus has checked the CRC already.
-    std::vector<std::byte> pdu(static_cast<std::size_t>(length) - 3);
-    for (std::size_t i = 0; i < pdu.size(); ++i) pdu[i] = std::byte{request[1 + i]};
-    // Shared with the handler: if meterd stops before the I/O thread runs it, this thread
-    // gives up waiting and the handler must still find its promise alive.
-    auto answered = std::make_shared<std::promise<std::vector<std::uint8_t>>>();
-    auto answer = answered->get_future();
-    boost::asio::post(io_, [this, answered, pdu = std::move(pdu), unit] {
-      std::array<std::byte, modbus::k_max_pdu_size> response{};
-      const auto size = service_.handle(pdu, response);
-      std::vector<std::uint8_t> frame(1 + size);
-      frame[0] = unit;
-      for (std::size_t i = 0; i < size; ++i) frame[1 + i] = std::to_integer<std::uint8_t>(response[i]);
-      answered->set_value(std::move(frame));
-    });
-    while (answer.wait_for(std::chrono::microseconds(k_stop_poll_microseconds)) != std::future_status::ready) {
-      if (stopping_) return;
+    reported_io_error = false;
+    auto request = modbus::decode_rtu_frame(*frame);
+    if (!request) {
+      // A damaged frame gets no answer (Modbus over Serial Line v1.02, 2.4.1); the master retries.
+      log::debug("modbus.rtu_bad_frame", {{"device", device}, {"reason", make_error_code(request.error()).message()}});
+      continue;
     }
-    auto frame = answer.get();
-    // Modbus over Serial Line v1.02, 2.1: broadcast requests are never answered.
-    if (unit == MODBUS_BROADCAST_ADDRESS) continue;
-    if (modbus_send_raw_request(context, frame.data(), static_cast<int>(frame.size())) < 0) {
-      log::warning("modbus.rtu_send_failed", {{"device", device_}, {"reason", modbus_strerror(errno)}});
+    if (request->unit_id != unit_id_ && request->unit_id != k_broadcast_address) continue;
+    const bool broadcast = request->unit_id == k_broadcast_address;
+    auto response = answer(std::vector<std::byte>(request->pdu.begin(), request->pdu.end()));
+    if (!response || broadcast) continue;
+    std::array<std::byte, modbus::k_max_rtu_adu_size> out{};
+    const auto size = modbus::encode_rtu_frame(unit_id_, *response, out);
+    if (!size) continue;
+    if (auto sent = port_->write_frame(std::span(out.data(), *size)); !sent) {
+      log::warning("modbus.rtu_send_failed", {{"device", device}, {"reason", sent.error().message}});
     }
   }
 }

@@ -1,50 +1,44 @@
 #pragma once
-// Modbus RTU on a serial device or a pty, through libmodbus's serial transport. libmodbus
-// reads and checks frames on a thread of its own; each request is answered on the I/O
-// thread by the same ModbusService that serves TCP, so the meter is never shared
-// across threads.
+// Modbus RTU on a serial device or a pty. A thread of its own waits for frames on the
+// line (frames end at line silence); each request is answered on the I/O thread by the
+// same ModbusService that serves TCP, so the meter is never shared across threads.
+//
+// libmodbus 3.1.6's RTU receive path does not know the length of function 43 frames and
+// drops them as CRC errors, so framing is done here over the shared serial transport and
+// the libproto codec, which also serves FC43.
 
 #include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
 
-#include "libproto/transport/asio.hpp"
-
 #include "firmware/modbus_service.hpp"
+#include "libproto/transport/asio.hpp"
+#include "libproto/transport/serial_port.hpp"
 
 namespace meterd {
-
-struct SerialSettings {
-  std::string device;
-  int baud = 19200;
-  char parity = 'E';  // Modbus over Serial Line v1.02, 2.5.1: even parity is the default
-  int data_bits = 8;
-  int stop_bits = 1;
-};
 
 class ModbusRtuServer {
  public:
   // Opens the device; errors name it and the reason.
-  static proto::Result<std::unique_ptr<ModbusRtuServer>, std::string> open(boost::asio::io_context& io,
-                                                                          const SerialSettings& settings,
-                                                                          ModbusService& service,
-                                                                          std::uint8_t unit_id);
+  static proto::Result<std::unique_ptr<ModbusRtuServer>, std::string> open(
+      boost::asio::io_context& io, const proto::transport::SerialSettings& settings, ModbusService& service,
+      std::uint8_t unit_id);
   ~ModbusRtuServer();
 
   void start();
   void stop();
 
  private:
-  ModbusRtuServer(boost::asio::io_context& io, void* context, ModbusService& service, std::uint8_t unit_id,
-                  std::string device);
+  ModbusRtuServer(boost::asio::io_context& io, std::unique_ptr<proto::transport::SerialPort> port,
+                  ModbusService& service, std::uint8_t unit_id);
   void run();
+  std::optional<std::vector<std::byte>> answer(std::vector<std::byte> pdu);
 
   boost::asio::io_context& io_;
-  void* context_;  // modbus_t*, kept opaque so this header does not pull in libmodbus
+  std::unique_ptr<proto::transport::SerialPort> port_;
   ModbusService& service_;
   std::uint8_t unit_id_;
-  std::string device_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

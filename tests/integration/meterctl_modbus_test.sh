@@ -236,7 +236,7 @@ section_rollback() {
   STATE_DIR=$state_dir
   expect_meterd_refuses --model ION7400 --firmware 3.0.0
   [[ $METERD_EXIT -ne 0 ]] || fail "4.6.0 -> 3.0.0 exited 0"
-  expect_contains "$(cat "$METERD_LOG")" "older" "message refusing 4.6.0 -> 3.0.0"
+  expect_contains "$(cat "$METERD_LOG")" "cannot be downgraded" "message refusing 4.6.0 -> 3.0.0"
   [[ $(cat "$state_dir/meter-state.json") == "$before" ]] || fail "a refused downgrade changed meter-state.json"
 
   # 4.0.0 itself is a floor, so a meter on 4.6.0 cannot go back to it either. Fails as of

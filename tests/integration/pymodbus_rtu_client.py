@@ -13,9 +13,6 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import pymodbus_compat  # noqa: E402 - before pymodbus.client, see there
-
-SKIP = 77
 UNIT = 1
 VOLTAGE_AN = 3027  # register 3028, float32
 PT_PRIMARY = 8101  # register 8102, u32, 230 on a new meter
@@ -26,10 +23,6 @@ def main():
         print(__doc__, file=sys.stderr)
         return 64
     device, baud, parity = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    if not pymodbus_compat.PYSERIAL_AVAILABLE:
-        print("SKIP: pyserial is not installed (Debian: python3-serial); pymodbus's serial client needs it")
-        return SKIP
-
     from pymodbus.client import ModbusSerialClient
     from pymodbus.framer.rtu_framer import ModbusRtuFramer
 

@@ -20,7 +20,6 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import pymodbus_compat  # noqa: E402,F401 - before pymodbus.client, see there
 from meterd_harness import Meterd  # noqa: E402
 from pymodbus.client import ModbusTcpClient  # noqa: E402
 from pymodbus.constants import DeviceInformation  # noqa: E402

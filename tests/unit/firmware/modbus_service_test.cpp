@@ -210,12 +210,17 @@ TEST_CASE("FC43 serves basic and regular objects and follows the ProductCode rul
         modbus::ExceptionCode::illegal_data_address);
 }
 
-TEST_CASE("A meter never goes back below a rollback floor", "[firmware][model]") {
+TEST_CASE("A meter on a rollback floor version or later is never downgraded", "[firmware][model]") {
   TemporaryDirectory directory;
   open_meter(directory.path, sec::ModbusAccess::read_only, "4.6.0");
-  MeterSetup setup{directory.path, *proto::model::find_device_model("ION7400"), std::nullopt,
-                   proto::model::Version{3, 0, 0}, default_scenario(), 7, std::nullopt, std::nullopt};
-  const auto refused = Meter::open(std::move(setup));
-  REQUIRE_FALSE(refused);
-  CHECK_THAT(refused.error(), Catch::Contains("4.0.0"));
+  for (const auto& older : {proto::model::Version{4, 0, 0}, proto::model::Version{3, 0, 0}}) {
+    MeterSetup setup{directory.path, *proto::model::find_device_model("ION7400"), std::nullopt,
+                     older, default_scenario(), 7, std::nullopt, std::nullopt};
+    const auto refused = Meter::open(std::move(setup));
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.error(), Catch::Contains("cannot be downgraded"));
+  }
+  // Upgrades stay possible, and the refused attempts left the stored firmware alone.
+  auto reopened = open_meter(directory.path, sec::ModbusAccess::read_only, "4.6.0");
+  CHECK(reopened->state().firmware == proto::model::Version{4, 6, 0});
 }
