@@ -131,6 +131,17 @@ std::string describe_register(std::uint16_t address) {
                          std::to_string(static_cast<int>(exception.code)) + ")" + hint);
 }
 
+// The value of a decoded answer; a malformed answer or an exception ends the command.
+template <typename T>
+T answer_or_fail(const Connection& connection, modbus::ResponseResult<T> decoded, const std::string& what) {
+  if (!decoded) {
+    fail(exit_protocol, "malformed answer from " + connection.transport->describe() + " to " + what + ": " +
+                            make_error_code(decoded.error()).message());
+  }
+  if (const auto* exception = std::get_if<modbus::ExceptionResponse>(&*decoded)) refused(connection, *exception, what);
+  return std::get<T>(std::move(*decoded));
+}
+
 std::vector<std::uint16_t> read_registers(const Context& context, Connection& connection, bool input,
                                           std::uint16_t address, std::size_t quantity) {
   std::vector<std::uint16_t> registers;
@@ -141,15 +152,8 @@ std::vector<std::uint16_t> read_registers(const Context& context, Connection& co
     const modbus::ReadRegistersRequest request{
         input ? modbus::FunctionCode::read_input_registers : modbus::FunctionCode::read_holding_registers, at, chunk};
     const auto response = exchange(context, connection, request);
-    auto decoded = modbus::decode_read_registers_response(response, request);
-    if (!decoded) {
-      fail(exit_protocol, "malformed answer from " + connection.transport->describe() + ": " +
-                              make_error_code(decoded.error()).message());
-    }
-    if (const auto* exception = std::get_if<modbus::ExceptionResponse>(&*decoded)) {
-      refused(connection, *exception, "reading " + std::to_string(chunk) + " registers at " + describe_register(at));
-    }
-    const auto& words = std::get<std::vector<std::uint16_t>>(*decoded);
+    const auto words = answer_or_fail(connection, modbus::decode_read_registers_response(response, request),
+                                      "reading " + std::to_string(chunk) + " registers at " + describe_register(at));
     registers.insert(registers.end(), words.begin(), words.end());
   }
   return registers;
@@ -295,14 +299,8 @@ int run_write(Context& context, const ModbusOptions& options) {
                                 ? modbus::Request{modbus::WriteSingleRegisterRequest{address, words.front()}}
                                 : modbus::Request{modbus::WriteMultipleRegistersRequest{address, words}};
   const auto response = exchange(context, connection, request);
-  auto decoded = modbus::decode_write_response(response, request);
-  if (!decoded) {
-    fail(exit_protocol, "malformed answer from " + connection.transport->describe() + ": " +
-                            make_error_code(decoded.error()).message());
-  }
-  if (const auto* exception = std::get_if<modbus::ExceptionResponse>(&*decoded)) {
-    refused(connection, *exception, "writing " + std::to_string(words.size()) + " registers at " + describe_register(address));
-  }
+  answer_or_fail(connection, modbus::decode_write_response(response, request),
+                 "writing " + std::to_string(words.size()) + " registers at " + describe_register(address));
   Report report;
   report.columns = {"register", "address", "registers", "function"};
   const std::string function = std::holds_alternative<modbus::WriteSingleRegisterRequest>(request) ? "6" : "16";
@@ -342,15 +340,8 @@ int run_id(Context& context, const ModbusOptions& options) {
   for (int round = 0; round < k_max_device_id_rounds; ++round) {
     const modbus::ReadDeviceIdRequest request{code, next};
     const auto response = exchange(context, connection, request);
-    auto decoded = modbus::decode_device_id_response(response);
-    if (!decoded) {
-      fail(exit_protocol, "malformed device identification from " + connection.transport->describe() + ": " +
-                              make_error_code(decoded.error()).message());
-    }
-    if (const auto* exception = std::get_if<modbus::ExceptionResponse>(&*decoded)) {
-      refused(connection, *exception, "device identification (function 43/14)");
-    }
-    const auto& answer = std::get<modbus::DeviceIdResponse>(*decoded);
+    const auto answer = answer_or_fail(connection, modbus::decode_device_id_response(response),
+                                       "device identification (function 43/14)");
     conformity = answer.conformity_level;
     objects.insert(objects.end(), answer.objects.begin(), answer.objects.end());
     if (!answer.more_follows || code == modbus::DeviceIdReadCode::individual) break;

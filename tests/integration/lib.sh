@@ -249,3 +249,17 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
 s.close()'
 }
+
+# run_sections [SECTION...]: runs the script's section_<name> functions, the given ones or
+# all of ALL_SECTIONS, each starting without a state directory.
+run_sections() {
+  local sections=("$@") section
+  [[ ${#sections[@]} -gt 0 ]] || sections=("${ALL_SECTIONS[@]}")
+  for section in "${sections[@]}"; do
+    declare -F "section_$section" >/dev/null || fail "unknown section '$section' (known: ${ALL_SECTIONS[*]})"
+    log "section $section"
+    STATE_DIR=
+    "section_$section"
+  done
+  log "PASS"
+}

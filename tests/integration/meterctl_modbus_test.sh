@@ -257,12 +257,4 @@ section_rollback() {
   stop_meterd
 }
 
-sections=("$@")
-[[ ${#sections[@]} -gt 0 ]] || sections=("${ALL_SECTIONS[@]}")
-for section in "${sections[@]}"; do
-  declare -F "section_$section" >/dev/null || fail "unknown section '$section' (known: ${ALL_SECTIONS[*]})"
-  log "section $section"
-  STATE_DIR=
-  "section_$section"
-done
-log "PASS"
+run_sections "$@"

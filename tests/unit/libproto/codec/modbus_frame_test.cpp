@@ -2,21 +2,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/unit/libproto/codec/bytes_for_tests.hpp"
+
 #include <array>
 #include <vector>
 
 using namespace proto::codec;
 using namespace proto::codec::modbus;
-
-namespace {
-
-std::vector<std::byte> bytes(std::initializer_list<int> values) {
-  std::vector<std::byte> out;
-  for (const int value : values) out.push_back(static_cast<std::byte>(value));
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("TCP frame decodes header and PDU and reports bytes consumed", "[modbus][tcp]") {
   // Read holding registers, transaction 0x1234, unit 1, address 2999, 10 registers, then the start of a next frame.

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/unit/libproto/codec/bytes_for_tests.hpp"
+
 #include <array>
 #include <vector>
 
@@ -9,12 +11,6 @@ using namespace proto::codec;
 using namespace proto::codec::modbus;
 
 namespace {
-
-std::vector<std::byte> bytes(std::initializer_list<int> values) {
-  std::vector<std::byte> out;
-  for (const int value : values) out.push_back(static_cast<std::byte>(value));
-  return out;
-}
 
 std::vector<std::byte> encode(const Request& request) {
   std::array<std::byte, k_max_pdu_size> out{};
