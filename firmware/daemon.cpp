@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -256,6 +257,11 @@ int serve(const Options& options) {
   log::info("meterd.ready", {{"meters", std::to_string(meters.size())}, {"pid", std::to_string(::getpid())}});
   io.run();
   if (rtu) rtu->stop();
+  // A ready file outliving its meterd would announce a port nobody serves.
+  if (!options.ready_file.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove(options.ready_file, ignored);
+  }
   log::info("meterd.stopped");
   return exit_ok;
 }

@@ -161,11 +161,15 @@ start_meterd() {
   [[ $MODBUS_PORT =~ ^[0-9]+$ && $MODBUS_PORT -gt 0 ]] || fail "ready file has no usable modbus port: $MODBUS_PORT"
 }
 
-# stop_meterd [PID]: SIGTERM (default: the last started meterd) and insist on exit status 0.
+# stop_meterd [PID]: SIGTERM (default: the last started meterd), insist on exit status 0
+# and, for the last started meterd, on its ready file being gone.
 stop_meterd() {
   local pid=${1:-$METERD_PID}
   terminate_pid "$pid"
   [[ $STOP_STATUS -eq 0 ]] || fail "meterd (PID $pid) exited with status $STOP_STATUS on SIGTERM"
+  if [[ $pid == "$METERD_PID" && -n ${READY_FILE:-} && -e $READY_FILE ]]; then
+    fail "meterd (PID $pid) left its ready file $READY_FILE behind after a clean stop"
+  fi
 }
 
 # kill_meterd [PID]: SIGKILL, as a power cut would, and reap it.
