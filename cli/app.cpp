@@ -1,5 +1,6 @@
 #include "cli/app.hpp"
 
+#include <cmath>
 #include <iostream>
 
 #include "cli/completion.hpp"
@@ -7,6 +8,17 @@
 #include "cli/modbus_commands.hpp"
 
 namespace cli {
+
+// CLI::Range lets NaN through (every comparison with NaN is false).
+const CLI::Validator finite_number(
+    [](const std::string& text) {
+      try {
+        return std::isfinite(std::stod(text)) ? std::string() : "must be a finite number";
+      } catch (const std::exception&) {
+        return std::string("must be a number");
+      }
+    },
+    "");
 
 std::unique_ptr<CLI::App> make_app(Context& context) {
   auto app = std::make_unique<CLI::App>(
@@ -22,6 +34,7 @@ std::unique_ptr<CLI::App> make_app(Context& context) {
       ->check(CLI::IsMember({"table", "json", "yaml", "csv"}))
       ->capture_default_str();
   app->add_option("--timeout", global.timeout_seconds, "Seconds to wait for each answer")
+      ->check(finite_number)
       ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
   app->add_flag("--verbose,-v", global.verbose, "Show each request and response on stderr");

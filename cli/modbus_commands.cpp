@@ -185,7 +185,7 @@ struct Slot {
 };
 
 std::vector<Slot> resolve_slots(const ModbusOptions& options, std::size_t wanted, bool for_write) {
-  if (options.count < 1) fail(exit_usage, "--count must be at least 1");
+  if (options.count < 1 || options.count > 65536) fail(exit_usage, "--count must lie between 1 and 65536");
   const auto word_order = proto::codec::parse_word_order(options.word_order);
   if (!word_order) fail(exit_usage, "--word-order must be big or little");
   std::optional<ValueType> type;
@@ -414,7 +414,7 @@ const std::vector<std::string> k_default_watch_points = {"voltage_ln_avg", "curr
                                                          "active_energy_delivered"};
 
 int run_watch(Context& context, const ModbusOptions& options) {
-  if (options.interval < 0.1) fail(exit_usage, "--interval must be at least 0.1 seconds");
+  if (!std::isfinite(options.interval)) fail(exit_usage, "--interval must be a number of seconds");
   const auto map = RegisterMap::complete();
   std::vector<const RegisterEntry*> entries;
   for (const auto& name : options.points.empty() ? k_default_watch_points : options.points) {
@@ -520,7 +520,9 @@ void add_connection_options(CLI::App& command, ModbusOptions& options) {
   command.add_option("--unit-id", options.unit_id, "Modbus unit id (default: the named meter's, else 1)")
       ->check(CLI::Range(0, 255));
   command.add_option("--rtu", options.rtu, "Talk Modbus RTU on this serial device instead of TCP");
-  command.add_option("--baud", options.baud, "RTU baud rate")->capture_default_str();
+  command.add_option("--baud", options.baud, "RTU baud rate")
+      ->check(CLI::IsMember({1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400}))
+      ->capture_default_str();
   command.add_option("--parity", options.parity, "RTU parity: N, E or O")
       ->check(CLI::IsMember({"N", "E", "O"}))
       ->capture_default_str();
@@ -552,6 +554,7 @@ void add_modbus_commands(CLI::App& app, Context& context) {
   read->add_option("target", options->target, "POINT name from the map, or a register number (one-based)")
       ->required();
   read->add_option("--count", options->count, "Number of values (for a POINT: it and the points after it)")
+      ->check(CLI::Range(1, 65536))
       ->capture_default_str();
   read->add_flag("--input", options->input, "Use function 4 (input registers) instead of 3 (holding)");
   add_value_options(*read, *options);
@@ -581,7 +584,9 @@ void add_modbus_commands(CLI::App& app, Context& context) {
 
   auto* watch = modbus_command->add_subcommand("watch", "Poll points repeatedly: a live table on a terminal, one line per sample otherwise");
   watch->add_option("points", options->points, "Points to watch (default: voltage, current, power, PF, frequency, energy)");
-  watch->add_option("--interval", options->interval, "Seconds between samples")->capture_default_str();
+  watch->add_option("--interval", options->interval, "Seconds between samples")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
   watch->add_option("--samples", options->samples, "Stop after N samples (0: until interrupted)")->capture_default_str();
   add_connection_options(*watch, *options);
   watch->callback(run(run_watch, options));

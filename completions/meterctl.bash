@@ -78,7 +78,7 @@ _meterctl_option_value() {
     *':--word-order') mapfile -t COMPREPLY < <(compgen -W 'big little' -- "$cur") ;;
     *':--unit-id') COMPREPLY=() ;;
     *':--rtu') _meterctl_files ;;
-    *':--baud') COMPREPLY=() ;;
+    *':--baud') mapfile -t COMPREPLY < <(compgen -W '1200 2400 4800 9600 19200 38400 57600 115200 230400' -- "$cur") ;;
     *':--parity') mapfile -t COMPREPLY < <(compgen -W 'N E O' -- "$cur") ;;
     *':--stop-bits') mapfile -t COMPREPLY < <(compgen -W '1 2' -- "$cur") ;;
     *':--category') mapfile -t COMPREPLY < <(compgen -W 'basic regular extended' -- "$cur") ;;

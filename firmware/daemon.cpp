@@ -1,5 +1,6 @@
 #include "firmware/daemon.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -151,6 +152,16 @@ void save_all(std::vector<RunningMeter>& meters) {
   }
 }
 
+// Every client connection is a descriptor; a fleet serving many clients needs more than
+// the usual soft limit of 1024, and the hard limit is ours to take.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 int serve(const Options& options) {
   auto model = proto::model::find_device_model(options.model);
   if (!model) {
@@ -296,7 +307,9 @@ int run(int argc, char** argv) {
   app.add_option("--unit-id", options.unit_id, "Modbus unit id of the meter (default: stored setting, 1 when new)")
       ->check(CLI::Range(1, 247));
   app.add_option("--serial", options.serial, "Serial device or pty for Modbus RTU (serves the first meter)");
-  app.add_option("--baud", options.baud, "Serial baud rate")->check(CLI::Range(300, 921600))->capture_default_str();
+  app.add_option("--baud", options.baud, "Serial baud rate")
+      ->check(CLI::IsMember({1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400}))
+      ->capture_default_str();
   app.add_option("--parity", options.parity, "Serial parity: N, E or O")
       ->check(CLI::IsMember({"N", "E", "O"}))
       ->capture_default_str();
@@ -327,6 +340,7 @@ int run(int argc, char** argv) {
     if (name == options.log_level) log::set_minimum_level(level);
   }
   std::signal(SIGPIPE, SIG_IGN);
+  raise_descriptor_limit();
   try {
     return serve(options);
   } catch (const std::exception& error) {

@@ -1,5 +1,13 @@
 #include "firmware/meter.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
 #include "firmware/log.hpp"
 
 namespace meterd {
@@ -37,7 +45,46 @@ std::optional<std::string> check_firmware_change(const proto::model::DeviceModel
          floor->version.to_string() + " or later cannot be downgraded, so " + to.to_string() + " is refused";
 }
 
+// Holds the state directory's lock file descriptor until it is handed to the Meter.
+class LockHandle {
+ public:
+  explicit LockHandle(int fd) : fd_(fd) {}
+  LockHandle(LockHandle&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ~LockHandle() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// Two meterd processes on one state directory would overwrite each other's state.
+proto::Result<LockHandle, std::string> lock_state_directory(const std::filesystem::path& directory) {
+  const auto path = directory / k_lock_file_name;
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return proto::unexpected("cannot open " + path.string() + ": " + std::strerror(errno));
+  LockHandle held(fd);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char owner[32] = {};
+    const auto got = ::pread(fd, owner, sizeof owner - 1, 0);
+    return proto::unexpected("state directory " + directory.string() + " is in use by another meterd" +
+                             (got > 0 ? " (pid " + std::string(owner, static_cast<std::size_t>(got)) + ")" : "") +
+                             "; stop it or use another --state-dir");
+  }
+  // The pid only makes the message above more helpful; the lock is what counts.
+  const auto pid = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) == 0) {
+    [[maybe_unused]] const auto written = ::pwrite(fd, pid.data(), pid.size(), 0);
+  }
+  return held;
+}
+
 }  // namespace
+
+Meter::~Meter() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
 
 proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup) {
   std::error_code error;
@@ -45,6 +92,8 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
   if (error) {
     return proto::unexpected("cannot create state directory " + setup.state_dir.string() + ": " + error.message());
   }
+  auto lock = lock_state_directory(setup.state_dir);
+  if (!lock) return proto::unexpected(lock.error());
   auto loaded = load_meter_state(setup.state_dir);
   if (!loaded) return proto::unexpected(loaded.error());
 
@@ -54,6 +103,7 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
     state.serial_number = new_serial_number();
     state.model = setup.model.name;
     state.feature_set = setup.feature_set.value_or(setup.model.default_feature_set);
+    if (const auto* set = setup.model.find_feature_set(state.feature_set)) state.feature_set = set->name;
     state.firmware = setup.firmware.value_or(setup.model.latest_firmware().version);
     state.shipped_firmware = state.firmware;
     state.settings = default_settings();
@@ -83,6 +133,7 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
   if (!capabilities) return proto::unexpected(capabilities.error());
 
   auto meter = std::unique_ptr<Meter>(new Meter(std::move(setup), std::move(state), std::move(*capabilities)));
+  meter->lock_fd_ = lock->release();
   if (auto saved = meter->save(); !saved) return proto::unexpected(saved.error());
   log::info(fresh ? "meter.created" : "meter.loaded",
             {{"serial", meter->state_.serial_number},
@@ -121,25 +172,29 @@ proto::Result<proto::Ok, std::string> Meter::save() {
   return save_meter_state(state_dir_, state_);
 }
 
-proto::Result<proto::Ok, std::string> Meter::apply_settings(
+proto::Result<proto::Ok, SettingsError> Meter::apply_settings(
     const std::vector<std::pair<ConfigSetting, std::int64_t>>& values) {
   MeterState updated = state_;
   for (const auto& [setting, value] : values) {
     const auto& setting_info = proto::model::info(setting);
     if (value < setting_info.min || value > setting_info.max) {
-      return proto::unexpected(std::string(setting_info.name) + " must lie between " +
-                               std::to_string(setting_info.min) + " and " + std::to_string(setting_info.max));
+      return proto::unexpected(SettingsError{SettingsError::invalid_value,
+                                             std::string(setting_info.name) + " must lie between " +
+                                                 std::to_string(setting_info.min) + " and " +
+                                                 std::to_string(setting_info.max)});
     }
     updated.set(setting, value);
   }
   if (auto problem = check_demand_settings(updated.setting(ConfigSetting::demand_interval_minutes),
                                            updated.setting(ConfigSetting::demand_subintervals))) {
-    return proto::unexpected(*problem);
+    return proto::unexpected(SettingsError{SettingsError::invalid_value, *problem});
   }
   const bool demand_changed = demand_settings_of(updated).interval_minutes != demand_settings_of(state_).interval_minutes ||
                               demand_settings_of(updated).subintervals != demand_settings_of(state_).subintervals;
   updated.energy = engine_.state();
-  if (auto saved = save_meter_state(state_dir_, updated); !saved) return proto::unexpected(saved.error());
+  if (auto saved = save_meter_state(state_dir_, updated); !saved) {
+    return proto::unexpected(SettingsError{SettingsError::storage_failed, saved.error()});
+  }
   state_ = std::move(updated);
   if (demand_changed) engine_.set_demand_settings(demand_settings_of(state_));
   image_.refresh(measurements_, state_);

@@ -33,11 +33,19 @@ struct MeterSetup {
   std::optional<std::uint8_t> modbus_unit_id;
 };
 
+struct SettingsError {
+  enum Kind { invalid_value, storage_failed } kind;
+  std::string message;
+};
+
 class Meter {
  public:
   // Loads or creates the state, resolves capabilities and starts the simulation.
   // Errors say what is wrong with the setup or the state directory.
   static proto::Result<std::unique_ptr<Meter>, std::string> open(MeterSetup setup);
+  ~Meter();
+  Meter(const Meter&) = delete;
+  Meter& operator=(const Meter&) = delete;
 
   void tick();  // advances the simulation to now and refreshes the register image
   proto::Result<proto::Ok, std::string> save();
@@ -53,8 +61,8 @@ class Meter {
   std::uint8_t modbus_unit_id() const { return modbus_unit_id_; }
 
   // Applies configuration values together or not at all; the state is saved before
-  // this returns. The error names the rule a value broke.
-  proto::Result<proto::Ok, std::string> apply_settings(
+  // this returns. The error names the rule a value broke, or why saving failed.
+  proto::Result<proto::Ok, SettingsError> apply_settings(
       const std::vector<std::pair<proto::model::ConfigSetting, std::int64_t>>& values);
 
  private:
@@ -71,6 +79,7 @@ class Meter {
   proto::model::Measurements measurements_;
   sec::ModbusAccess modbus_access_;
   std::uint8_t modbus_unit_id_;
+  int lock_fd_ = -1;  // flock on the state directory, held while the meter runs
 };
 
 // Demand settings are valid together only when the window divides into whole seconds.

@@ -39,6 +39,10 @@ proto::Result<MeterState, std::string> parse_meter_state(std::string_view text, 
   const json document = json::parse(text, nullptr, false);
   if (document.is_discarded() || !document.is_object()) return proto::unexpected(state_error(file, "not valid JSON"));
   try {
+    // Integers must be stored as integers: converting 1e300 to int is undefined behaviour.
+    for (const auto* field : {&document.at("format_version"), &document.at("modbus").at("unit_id")}) {
+      if (!field->is_number_integer()) return proto::unexpected(state_error(file, "an integer field holds something else"));
+    }
     if (document.at("format_version").get<int>() != k_state_format_version) {
       return proto::unexpected(state_error(file, "unknown format_version"));
     }
@@ -62,11 +66,20 @@ proto::Result<MeterState, std::string> parse_meter_state(std::string_view text, 
     if (!settings.is_object()) return proto::unexpected(state_error(file, "settings is not an object"));
     for (const auto& setting : k_config_settings) {
       if (!settings.contains(setting.name)) continue;  // a setting added by a newer meterd keeps its default
+      if (!settings.at(std::string(setting.name)).is_number_integer()) {
+        return proto::unexpected(state_error(file, "setting " + std::string(setting.name) + " is not an integer"));
+      }
       const auto value = settings.at(std::string(setting.name)).get<std::int64_t>();
       if (value < setting.min || value > setting.max) {
         return proto::unexpected(state_error(file, "setting " + std::string(setting.name) + " out of range"));
       }
       state.set(setting.setting, value);
+    }
+    const simulation::DemandSettings demand{
+        static_cast<int>(state.setting(ConfigSetting::demand_interval_minutes)),
+        static_cast<int>(state.setting(ConfigSetting::demand_subintervals))};
+    if (auto problem = simulation::demand_settings_error(demand)) {
+      return proto::unexpected(state_error(file, "settings: " + *problem));
     }
     auto energy = simulation::engine_state_from_json(document.at("energy"));
     if (!energy) return proto::unexpected(state_error(file, "energy: " + energy.error()));

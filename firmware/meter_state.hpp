@@ -19,6 +19,8 @@ namespace meterd {
 
 inline constexpr int k_state_format_version = 1;
 inline constexpr const char* k_state_file_name = "meter-state.json";
+// Held (flock) by the running meterd; holds its pid for the message another one prints.
+inline constexpr const char* k_lock_file_name = "meterd.lock";
 // A state file is a few kilobytes; refuse anything that is clearly not one.
 inline constexpr std::size_t k_max_state_file_bytes = 1024 * 1024;
 

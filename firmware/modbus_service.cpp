@@ -40,6 +40,12 @@ std::size_t exception(std::uint8_t function, ExceptionCode code, proto::codec::B
   return *modbus::encode_exception_response(function, code, out);
 }
 
+std::size_t encode_or_fail(std::uint8_t function, const modbus::DeviceIdResponse& answer,
+                           proto::codec::ByteBuffer out) {
+  const auto size = modbus::encode_device_id_response(answer, out);
+  return size ? *size : exception(function, ExceptionCode::server_device_failure, out);
+}
+
 // Unpacks the values of a write that tiles whole entries; all configuration registers are
 // unsigned integers.
 std::vector<std::pair<proto::model::ConfigSetting, std::int64_t>> settings_from_words(
@@ -101,7 +107,7 @@ std::size_t ModbusService::handle(proto::codec::ByteView request_pdu, proto::cod
     if (identify->read_code == modbus::DeviceIdReadCode::individual) {
       if (found == objects.end()) return exception(function, ExceptionCode::illegal_data_address, response);
       answer.objects.push_back(*found);
-      return *modbus::encode_device_id_response(answer, response);
+      return encode_or_fail(function, answer, response);
     }
     // 6.21: a stream request naming an unknown object restarts at the first object.
     auto next = found == objects.end() ? objects.begin() : found;
@@ -116,7 +122,11 @@ std::size_t ModbusService::handle(proto::codec::ByteView request_pdu, proto::cod
       size += 2 + next->value.size();
       answer.objects.push_back(*next);
     }
-    return *modbus::encode_device_id_response(answer, response);
+    if (answer.objects.empty() && answer.more_follows) {
+      // An object too large for any PDU would make clients ask for it forever.
+      return exception(function, ExceptionCode::server_device_failure, response);
+    }
+    return encode_or_fail(function, answer, response);
   }
 
   // Writes: single or multiple registers of the configuration block.
@@ -140,8 +150,15 @@ std::size_t ModbusService::handle(proto::codec::ByteView request_pdu, proto::cod
     return exception(function, ExceptionCode::illegal_data_address, response);
   }
   if (auto applied = meter_.apply_settings(settings_from_words(*entries, words)); !applied) {
-    log::info("modbus.write_refused", {{"serial", meter_.state().serial_number}, {"reason", applied.error()}});
-    return exception(function, ExceptionCode::illegal_data_value, response);
+    const bool invalid = applied.error().kind == SettingsError::invalid_value;
+    if (invalid) {
+      log::info("modbus.write_refused", {{"serial", meter_.state().serial_number}, {"reason", applied.error().message}});
+    } else {
+      log::error("meter.save_failed", {{"serial", meter_.state().serial_number}, {"reason", applied.error().message}});
+    }
+    // A value the meter cannot take is the client's error; a setting it could not store is the meter's.
+    return exception(function, invalid ? ExceptionCode::illegal_data_value : ExceptionCode::server_device_failure,
+                     response);
   }
   if (std::holds_alternative<modbus::WriteSingleRegisterRequest>(*decoded)) {
     return *modbus::encode_write_single_response(address, words.front(), response);

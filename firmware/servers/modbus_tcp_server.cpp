@@ -16,6 +16,8 @@ namespace modbus = proto::codec::modbus;
 // Modbus Messaging on TCP/IP v1.0b, 4.4.1: unit id 0xFF (or 0) addresses the server itself.
 constexpr std::uint8_t k_unit_id_self = 0xFF;
 constexpr std::uint8_t k_unit_id_broadcast = 0x00;
+// Pause before accepting again after accept() failed (typically: out of descriptors).
+constexpr auto k_accept_retry_delay = std::chrono::milliseconds(100);
 
 struct SessionRegistry {
   std::unordered_set<std::shared_ptr<ModbusTcpServer::Session>> sessions;
@@ -161,6 +163,7 @@ class ModbusTcpServer::Session : public std::enable_shared_from_this<Session> {
 ModbusTcpServer::ModbusTcpServer(tcp::acceptor acceptor, ModbusService& service,
                                  std::uint8_t unit_id, ModbusTcpLimits limits)
     : acceptor_(std::move(acceptor)),
+      retry_timer_(acceptor_.get_executor()),
       service_(service),
       unit_id_(unit_id),
       limits_(limits),
@@ -176,6 +179,7 @@ void ModbusTcpServer::stop() {
   sessions_->stopped = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  retry_timer_.cancel();
   auto sessions = sessions_->sessions;  // close() erases from the registry
   for (const auto& session : sessions) session->close();
 }
@@ -185,8 +189,15 @@ void ModbusTcpServer::accept_next() {
     if (registry->stopped) return;
     if (error) {
       if (error == asio::error::operation_aborted) return;
-      // Out of descriptors or a transient failure: keep serving the clients we have.
-      log::warning("modbus.accept_failed", {{"reason", error.message()}});
+      // Out of descriptors or a transient failure: keep serving the clients we have, and
+      // try again after a pause instead of spinning on a failure that repeats at once.
+      if (!accept_failing_) log::warning("modbus.accept_failed", {{"reason", error.message()}});
+      accept_failing_ = true;
+      retry_timer_.expires_after(k_accept_retry_delay);
+      retry_timer_.async_wait([this, registry](const boost::system::error_code& timer_error) {
+        if (!timer_error && !registry->stopped) accept_next();
+      });
+      return;
     } else if (registry->sessions.size() >= limits_.max_connections) {
       log::warning("modbus.connection_refused", {{"reason", "connection limit reached"},
                                                  {"limit", std::to_string(limits_.max_connections)}});
@@ -197,6 +208,7 @@ void ModbusTcpServer::accept_next() {
       registry->sessions.insert(session);
       session->start();
     }
+    accept_failing_ = false;
     accept_next();
   });
 }

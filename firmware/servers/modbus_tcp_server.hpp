@@ -37,6 +37,8 @@ class ModbusTcpServer {
   void accept_next();
 
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_timer_;
+  bool accept_failing_ = false;
   ModbusService& service_;
   std::uint8_t unit_id_;
   ModbusTcpLimits limits_;

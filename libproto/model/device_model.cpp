@@ -19,6 +19,9 @@ constexpr std::string_view k_kind = "DeviceModel";
 constexpr std::size_t k_max_feature_sets = 16;
 constexpr std::size_t k_max_firmware_releases = 64;
 constexpr int k_max_limit_value = 100000;
+// Names end up in Modbus device identification objects, which must fit one PDU together
+// (Modbus Application Protocol v1.1b3, 6.21); keep each comfortably short.
+constexpr std::size_t k_max_name_length = 64;
 
 constexpr std::array<std::string_view, k_feature_count> k_feature_names = {
 #define PROTO_FEATURE_NAME(id) #id,
@@ -184,6 +187,16 @@ DeviceModel read_model(const YAML::Node& root, std::string_view file) {
   model.vendor_url = map.string_or("vendor_url", "");
   model.product_name = map.string("product_name");
   model.product_code = map.string_or("product_code", "");
+  for (const auto& [key, value] : {std::pair<const char*, const std::string*>{"name", &model.name},
+                                   {"vendor", &model.vendor},
+                                   {"vendor_url", &model.vendor_url},
+                                   {"product_name", &model.product_name},
+                                   {"product_code", &model.product_code}}) {
+    if (value->size() > k_max_name_length || (std::string_view(key) == "name" && value->empty())) {
+      map.fail(map.optional(key), std::string(key) + " must have 1 to " + std::to_string(k_max_name_length) +
+                                      " characters (it is served in Modbus device identification)");
+    }
+  }
 
   const auto sets = map.required("feature_sets");
   if (!sets.IsSequence() || sets.size() == 0 || sets.size() > k_max_feature_sets) {
@@ -193,6 +206,10 @@ DeviceModel read_model(const YAML::Node& root, std::string_view file) {
     YamlMap set_map(item, file, "feature set");
     set_map.allow_only({"name", "limits"});
     FeatureSet set{set_map.string("name"), read_limits(set_map)};
+    if (set.name.empty() || set.name.size() > k_max_name_length) {
+      set_map.fail(set_map.required("name"), "a feature set name must have 1 to " +
+                                                 std::to_string(k_max_name_length) + " characters");
+    }
     if (model.find_feature_set(set.name)) set_map.fail(item, "feature set '" + set.name + "' is listed twice");
     model.feature_sets.push_back(std::move(set));
   }

@@ -17,6 +17,8 @@ constexpr auto k_minimum_gap = std::chrono::milliseconds(20);
 // Modbus over Serial Line v1.02, 2.5.1.1: an ADU is at most 256 bytes; read a little more
 // so an over-long frame is seen as one and refused by the codec.
 constexpr std::size_t k_max_frame_read = 512;
+// A 256-byte frame takes 2.2 s at 1200 baud; anything slower means the line is stuck.
+constexpr auto k_write_deadline = std::chrono::milliseconds(5000);
 
 speed_t baud_constant(int baud) {
   switch (baud) {
@@ -48,7 +50,9 @@ Result<std::unique_ptr<SerialPort>, SerialFailure> SerialPort::open(const Serial
   if (settings.parity != 'N' && settings.parity != 'E' && settings.parity != 'O') {
     return unexpected(SerialFailure{SerialError::io, "parity must be N, E or O"});
   }
-  const int fd = ::open(settings.device.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  // Non-blocking, so a line that stops taking bytes (flow control, a pty nobody reads)
+  // cannot hold a writer forever: writes wait with a deadline instead.
+  const int fd = ::open(settings.device.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return unexpected(io_failure("cannot open", settings.device));
   termios original{};
   if (::tcgetattr(fd, &original) != 0) {
@@ -61,7 +65,9 @@ Result<std::unique_ptr<SerialPort>, SerialFailure> SerialPort::open(const Serial
   ::cfsetispeed(&wanted, speed);
   ::cfsetospeed(&wanted, speed);
   wanted.c_cflag |= CLOCAL | CREAD;
-  wanted.c_cflag &= ~(PARENB | PARODD | CSTOPB);
+  // Modbus RTU uses no flow control; a line left with it on would stall on CTS or XOFF.
+  wanted.c_cflag &= ~(PARENB | PARODD | CSTOPB | CRTSCTS);
+  wanted.c_iflag &= ~static_cast<tcflag_t>(IXON | IXOFF | IXANY);
   if (settings.parity == 'E') wanted.c_cflag |= PARENB;
   if (settings.parity == 'O') wanted.c_cflag |= PARENB | PARODD;
   if (settings.stop_bits == 2) wanted.c_cflag |= CSTOPB;
@@ -101,16 +107,25 @@ std::chrono::milliseconds SerialPort::inter_frame_gap() const {
 void SerialPort::discard_input() { ::tcflush(fd_, TCIFLUSH); }
 
 Result<Ok, SerialFailure> SerialPort::write_frame(std::span<const std::byte> frame) {
+  const auto deadline = std::chrono::steady_clock::now() + k_write_deadline;
   std::size_t sent = 0;
   while (sent < frame.size()) {
     const auto written = ::write(fd_, frame.data() + sent, frame.size() - sent);
-    if (written < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return unexpected(io_failure("writing to", settings_.device));
+    if (written >= 0) {
+      sent += static_cast<std::size_t>(written);
+      continue;
     }
-    sent += static_cast<std::size_t>(written);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return unexpected(io_failure("writing to", settings_.device));
+    const auto remaining =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd descriptor{fd_, POLLOUT, 0};
+    if (remaining.count() <= 0 || ::poll(&descriptor, 1, static_cast<int>(remaining.count())) == 0) {
+      return unexpected(SerialFailure{SerialError::timeout, settings_.device + " took no data for " +
+                                                                std::to_string(k_write_deadline.count()) +
+                                                                " ms; is the line connected?"});
+    }
   }
-  ::tcdrain(fd_);
   return Ok{};
 }
 

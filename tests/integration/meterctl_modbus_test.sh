@@ -239,9 +239,7 @@ section_rollback() {
   expect_contains "$(cat "$METERD_LOG")" "cannot be downgraded" "message refusing 4.6.0 -> 3.0.0"
   [[ $(cat "$state_dir/meter-state.json") == "$before" ]] || fail "a refused downgrade changed meter-state.json"
 
-  # 4.0.0 itself is a floor, so a meter on 4.6.0 cannot go back to it either. Fails as of
-  # this writing: firmware/meter.cpp check_firmware_change() only counts floors strictly
-  # above the target version (release.version > to), so 4.6.0 -> 4.0.0 is let through.
+  # 4.0.0 itself is a floor, so a meter on 4.6.0 cannot go back to it either.
   STATE_DIR=$state_dir
   expect_meterd_refuses --model ION7400 --firmware 4.0.0
   [[ $METERD_EXIT -ne 0 ]] || fail "4.6.0 -> 4.0.0 exited 0"

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "firmware/embedded_scenarios.hpp"
@@ -223,4 +224,38 @@ TEST_CASE("A meter on a rollback floor version or later is never downgraded", "[
   // Upgrades stay possible, and the refused attempts left the stored firmware alone.
   auto reopened = open_meter(directory.path, sec::ModbusAccess::read_only, "4.6.0");
   CHECK(reopened->state().firmware == proto::model::Version{4, 6, 0});
+}
+
+TEST_CASE("A state directory serves one meter at a time", "[firmware][state]") {
+  TemporaryDirectory directory;
+  auto first = open_meter(directory.path, sec::ModbusAccess::read_only);
+  MeterSetup setup{directory.path, *proto::model::find_device_model("ION7400"), std::nullopt,
+                   std::nullopt, default_scenario(), 7, std::nullopt, std::nullopt};
+  const auto second = Meter::open(std::move(setup));
+  REQUIRE_FALSE(second);
+  CHECK_THAT(second.error(), Catch::Contains("in use by another meterd"));
+  first.reset();
+  open_meter(directory.path, sec::ModbusAccess::read_only);  // free again once the first is gone
+}
+
+TEST_CASE("A write the meter cannot store answers server device failure", "[firmware][modbus]") {
+  TemporaryDirectory directory;
+  auto meter = open_meter(directory.path, sec::ModbusAccess::read_write);
+  ModbusService service(*meter);
+  // Make the state file's directory unwritable to the meter: replace it by a file.
+  std::filesystem::remove_all(directory.path);
+  std::ofstream(directory.path) << "not a directory";
+  CHECK(exception_of(call(service, modbus::WriteSingleRegisterRequest{8099, 30})) ==
+        modbus::ExceptionCode::server_device_failure);
+  CHECK(meter->state().setting(proto::model::ConfigSetting::demand_interval_minutes) == 15);
+  std::filesystem::remove(directory.path);
+}
+
+TEST_CASE("Feature set names are stored in the model's spelling", "[firmware][state]") {
+  TemporaryDirectory directory;
+  MeterSetup setup{directory.path, *proto::model::find_device_model("ION7400"), std::string("essential"),
+                   std::nullopt, default_scenario(), 7, std::nullopt, std::nullopt};
+  const auto meter = Meter::open(std::move(setup));
+  REQUIRE(meter);
+  CHECK((*meter)->state().feature_set == "Essential");
 }
