@@ -22,6 +22,7 @@
 #include "firmware/modbus_service.hpp"
 #include "firmware/servers/modbus_rtu_server.hpp"
 #include "firmware/servers/modbus_tcp_server.hpp"
+#include "firmware/state_writer.hpp"
 
 namespace meterd {
 
@@ -244,8 +245,9 @@ int serve(const Options& options) {
   schedule(tick_timer, k_tick_period, [&] {
     for (auto& running : meters) running.meter->tick();
   });
-  schedule(save_timer, std::chrono::duration_cast<std::chrono::milliseconds>(k_save_period),
-           [&] { save_all(meters); });
+  schedule(save_timer, std::chrono::duration_cast<std::chrono::milliseconds>(k_save_period), [&] {
+    for (auto& running : meters) running.meter->save_in_background();
+  });
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
@@ -254,6 +256,7 @@ int serve(const Options& options) {
     tick_timer.cancel();
     save_timer.cancel();
     for (auto& running : meters) running.modbus_tcp->stop();
+    state_writer().flush();
     save_all(meters);
     io.stop();
   });

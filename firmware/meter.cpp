@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "firmware/log.hpp"
+#include "firmware/state_writer.hpp"
 
 namespace meterd {
 
@@ -167,10 +168,14 @@ void Meter::tick() {
   image_.refresh(measurements_, state_);
 }
 
-proto::Result<proto::Ok, std::string> Meter::save() {
+MeterState Meter::snapshot() {
   state_.energy = engine_.state();
-  return save_meter_state(state_dir_, state_);
+  return state_;
 }
+
+proto::Result<proto::Ok, std::string> Meter::save() { return state_writer().save_now(state_dir_, snapshot()); }
+
+void Meter::save_in_background() { state_writer().save_later(state_dir_, snapshot()); }
 
 proto::Result<proto::Ok, SettingsError> Meter::apply_settings(
     const std::vector<std::pair<ConfigSetting, std::int64_t>>& values) {
@@ -192,7 +197,7 @@ proto::Result<proto::Ok, SettingsError> Meter::apply_settings(
   const bool demand_changed = demand_settings_of(updated).interval_minutes != demand_settings_of(state_).interval_minutes ||
                               demand_settings_of(updated).subintervals != demand_settings_of(state_).subintervals;
   updated.energy = engine_.state();
-  if (auto saved = save_meter_state(state_dir_, updated); !saved) {
+  if (auto saved = state_writer().save_now(state_dir_, updated); !saved) {
     return proto::unexpected(SettingsError{SettingsError::storage_failed, saved.error()});
   }
   state_ = std::move(updated);

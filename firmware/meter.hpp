@@ -48,7 +48,10 @@ class Meter {
   Meter& operator=(const Meter&) = delete;
 
   void tick();  // advances the simulation to now and refreshes the register image
+  // Writes the state now; returns once it is durable.
   proto::Result<proto::Ok, std::string> save();
+  // Queues the state for the state writer's thread (see state_writer.hpp).
+  void save_in_background();
 
   const MeterState& state() const { return state_; }
   const proto::model::DeviceModel& model() const { return model_; }
@@ -67,6 +70,7 @@ class Meter {
 
  private:
   Meter(MeterSetup setup, MeterState state, proto::model::Capabilities capabilities);
+  MeterState snapshot();  // the state with the engine's latest energy registers
 
   std::filesystem::path state_dir_;
   proto::model::DeviceModel model_;
