@@ -13,6 +13,7 @@
 #include "libproto/codec/register_values.hpp"
 #include "libproto/model/device_model.hpp"
 #include "libproto/model/register_map.hpp"
+#include "libproto/transport/serial_port.hpp"
 
 namespace cli {
 
@@ -521,7 +522,8 @@ void add_connection_options(CLI::App& command, ModbusOptions& options) {
       ->check(CLI::Range(0, 255));
   command.add_option("--rtu", options.rtu, "Talk Modbus RTU on this serial device instead of TCP");
   command.add_option("--baud", options.baud, "RTU baud rate")
-      ->check(CLI::IsMember({1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400}))
+      ->check(CLI::IsMember(std::vector<int>(proto::transport::k_supported_baud_rates.begin(),
+                                              proto::transport::k_supported_baud_rates.end())))
       ->capture_default_str();
   command.add_option("--parity", options.parity, "RTU parity: N, E or O")
       ->check(CLI::IsMember({"N", "E", "O"}))

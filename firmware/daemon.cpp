@@ -23,6 +23,7 @@
 #include "firmware/servers/modbus_rtu_server.hpp"
 #include "firmware/servers/modbus_tcp_server.hpp"
 #include "firmware/state_writer.hpp"
+#include "libproto/transport/serial_port.hpp"
 
 namespace meterd {
 
@@ -311,7 +312,8 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1, 247));
   app.add_option("--serial", options.serial, "Serial device or pty for Modbus RTU (serves the first meter)");
   app.add_option("--baud", options.baud, "Serial baud rate")
-      ->check(CLI::IsMember({1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400}))
+      ->check(CLI::IsMember(std::vector<int>(proto::transport::k_supported_baud_rates.begin(),
+                                              proto::transport::k_supported_baud_rates.end())))
       ->capture_default_str();
   app.add_option("--parity", options.parity, "Serial parity: N, E or O")
       ->check(CLI::IsMember({"N", "E", "O"}))

@@ -5,6 +5,7 @@
 
 #include <termios.h>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -15,6 +16,10 @@
 #include "libproto/result.hpp"
 
 namespace proto::transport {
+
+// The rates termios offers in the range Modbus serial lines use.
+inline constexpr std::array<int, 9> k_supported_baud_rates = {1200,  2400,  4800,   9600,  19200,
+                                                              38400, 57600, 115200, 230400};
 
 struct SerialSettings {
   std::string device;
