@@ -6,6 +6,7 @@
 #include "cli/completion.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/modbus_commands.hpp"
+#include "cli/native_commands.hpp"
 
 namespace cli {
 
@@ -19,6 +20,14 @@ const CLI::Validator finite_number(
       }
     },
     "");
+
+// Global options may follow the subcommand too: `meterctl info --plain -o json`.
+void allow_global_options_everywhere(CLI::App& app) {
+  for (auto* command : app.get_subcommands([](CLI::App*) { return true; })) {
+    command->fallthrough();
+    allow_global_options_everywhere(*command);
+  }
+}
 
 std::unique_ptr<CLI::App> make_app(Context& context) {
   auto app = std::make_unique<CLI::App>(
@@ -41,6 +50,8 @@ std::unique_ptr<CLI::App> make_app(Context& context) {
   app->add_flag("--quiet,-q", global.quiet, "Print nothing on success where the output is only a confirmation");
   app->add_flag("--no-color", global.no_color, "No colour, even on a terminal (NO_COLOR does the same)");
   add_modbus_commands(*app, context);
+  add_native_commands(*app, context);
+  allow_global_options_everywhere(*app);
   add_completion_command(*app, context);
   return app;
 }

@@ -15,6 +15,7 @@ enum ExitCode : int {
   exit_io = 74,            // EX_IOERR: a serial device or file failed
   exit_timeout = 75,       // EX_TEMPFAIL: the meter did not answer in time; retrying may help
   exit_protocol = 76,      // EX_PROTOCOL: the answer was malformed
+  exit_denied = 77,        // EX_NOPERM: login refused, permission denied, or the meter's identity failed verification
   exit_config = 78,        // EX_CONFIG: the meterctl configuration file is wrong
 };
 

@@ -80,7 +80,7 @@ proto::Result<MeterConfig, CommandError> parse_meter_config(std::string_view tex
       for (const auto& entry : meters.node()) {
         const auto name = proto::model::scalar_string(entry.first, file, "meter name");
         YamlMap meter(entry.second, file, "meter '" + name + "'");
-        meter.allow_only({"host", "ports", "unit_id"});
+        meter.allow_only({"host", "ports", "unit_id", "user", "password_file", "tls"});
         NamedMeter named;
         named.host = meter.string("host");
         if (meter.has("ports")) {
@@ -91,6 +91,9 @@ proto::Result<MeterConfig, CommandError> parse_meter_config(std::string_view tex
           }
         }
         if (meter.has("unit_id")) named.unit_id = static_cast<int>(meter.integer("unit_id", 0, 255));
+        named.user = meter.string_or("user", "");
+        named.password_file = meter.string_or("password_file", "");
+        if (meter.has("tls")) named.tls = meter.boolean_or("tls", true);
         config.meters[name] = std::move(named);
       }
     }
@@ -122,9 +125,11 @@ proto::Result<MeterEndpoint, CommandError> resolve_meter(const std::string& mete
                         config_file_path().string()});
   }
   if (const auto named = config->meters.find(wanted); named != config->meters.end()) {
-    MeterEndpoint endpoint{wanted, named->second.host, default_port, named->second.unit_id};
+    MeterEndpoint endpoint{wanted, named->second.host, default_port, false, named->second.unit_id,
+                           named->second.user, named->second.password_file, named->second.tls};
     if (const auto port = named->second.ports.find(protocol); port != named->second.ports.end()) {
       endpoint.port = port->second;
+      endpoint.port_given = true;
     }
     return endpoint;
   }
@@ -134,7 +139,8 @@ proto::Result<MeterEndpoint, CommandError> resolve_meter(const std::string& mete
                                                           "' is neither HOST[:PORT] nor a meter named in " +
                                                           config_file_path().string()});
   }
-  return MeterEndpoint{"", parsed->first, parsed->second.value_or(default_port), std::nullopt};
+  return MeterEndpoint{"", parsed->first, parsed->second.value_or(default_port), parsed->second.has_value(),
+                       std::nullopt, "", "", std::nullopt};
 }
 
 }  // namespace cli

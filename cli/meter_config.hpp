@@ -22,13 +22,20 @@ struct MeterEndpoint {
   std::string name;  // the named meter, or empty
   std::string host;
   std::uint16_t port = 0;
+  bool port_given = false;  // from HOST:PORT or the named meter's ports
   std::optional<int> unit_id;
+  std::string user;
+  std::string password_file;
+  std::optional<bool> tls;
 };
 
 struct NamedMeter {
   std::string host;
-  std::map<std::string, std::uint16_t> ports;  // protocol -> port
+  std::map<std::string, std::uint16_t> ports;  // protocol -> port: modbus, native, secure
   std::optional<int> unit_id;
+  std::string user;           // for the native protocol
+  std::string password_file;  // never the password itself
+  std::optional<bool> tls;    // native protocol over TLS (default) or plain
 };
 
 struct MeterConfig {

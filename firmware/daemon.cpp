@@ -21,9 +21,15 @@
 #include "firmware/meter.hpp"
 #include "firmware/modbus_service.hpp"
 #include "firmware/servers/modbus_rtu_server.hpp"
+#include "firmware/native_service.hpp"
 #include "firmware/servers/modbus_tcp_server.hpp"
+#include "firmware/servers/native_server.hpp"
 #include "firmware/state_writer.hpp"
 #include "libproto/transport/serial_port.hpp"
+#include "libsec/credentials.hpp"
+#include "libsec/device_certificate.hpp"
+#include "libsec/session_store.hpp"
+#include "libsec/tls_policy.hpp"
 
 namespace meterd {
 
@@ -34,6 +40,9 @@ namespace {
 // Fleet size is bounded by descriptors and memory, not by any vendor rule.
 constexpr int k_max_fleet = 1000;
 constexpr std::uint16_t k_default_modbus_port = 5020;
+// The vendor's ION protocol listens on TCP 7700; the TLS port follows the 7443.
+constexpr std::uint16_t k_default_native_port = 7700;
+constexpr std::uint16_t k_default_secure_port = 7443;
 // How often measurements are refreshed, and how often energy registers reach the disk.
 constexpr auto k_tick_period = std::chrono::milliseconds(100);
 constexpr auto k_save_period = std::chrono::seconds(5);
@@ -49,6 +58,10 @@ struct Options {
   std::uint64_t seed = 1;
   std::string bind = "127.0.0.1";
   int modbus_port = k_default_modbus_port;
+  int native_port = k_default_native_port;
+  int secure_port = k_default_secure_port;
+  bool no_native = false;
+  bool no_secure = false;
   std::string modbus_access;
   int unit_id = 0;
   std::string serial;
@@ -92,7 +105,17 @@ struct RunningMeter {
   std::unique_ptr<Meter> meter;
   std::unique_ptr<ModbusService> modbus;
   std::unique_ptr<ModbusTcpServer> modbus_tcp;
+  std::unique_ptr<sec::FactoryCredentials> credentials;
+  std::unique_ptr<sec::SessionStore> sessions;
+  std::unique_ptr<NativeService> native;
+  std::unique_ptr<NativeServer> native_plain;
+  std::unique_ptr<NativeServer> native_secure;
 };
+
+const sec::SteadyClock& session_clock() {
+  static const sec::SteadyClock clock;
+  return clock;
+}
 
 // Binds `count` listeners on consecutive ports from `first` (0: from a free port the
 // kernel picks, retrying when a neighbour is taken).
@@ -127,12 +150,17 @@ proto::Result<std::vector<asio::ip::tcp::acceptor>, std::string> listen_consecut
 nlohmann::json ready_document(const std::vector<RunningMeter>& meters, const Options& options) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& running : meters) {
-    list.push_back({{"serial_number", running.meter->state().serial_number},
-                    {"modbus", running.modbus_tcp->port()},
-                    {"unit_id", running.meter->modbus_unit_id()},
-                    {"state_dir", running.meter->state_dir().string()}});
+    nlohmann::json entry = {{"serial_number", running.meter->state().serial_number},
+                            {"modbus", running.modbus_tcp->port()},
+                            {"unit_id", running.meter->modbus_unit_id()},
+                            {"state_dir", running.meter->state_dir().string()}};
+    if (running.native_plain) entry["native"] = running.native_plain->port();
+    if (running.native_secure) entry["secure"] = running.native_secure->port();
+    list.push_back(entry);
   }
   nlohmann::json document = {{"pid", ::getpid()}, {"modbus", meters.front().modbus_tcp->port()}, {"meters", list}};
+  if (meters.front().native_plain) document["native"] = meters.front().native_plain->port();
+  if (meters.front().native_secure) document["secure"] = meters.front().native_secure->port();
   if (!options.serial.empty()) document["serial"] = options.serial;
   return document;
 }
@@ -144,6 +172,38 @@ void schedule(asio::steady_timer& timer, std::chrono::milliseconds period, std::
     work();
     schedule(timer, period, work);
   });
+}
+
+// Opens each meter's TLS port with its own device certificate (created on first start).
+int start_secure_ports(asio::io_context& io, const Options& options, std::vector<RunningMeter>& meters) {
+  auto acceptors = listen_consecutive(io, options.bind, static_cast<std::uint16_t>(options.secure_port), options.fleet);
+  if (!acceptors) {
+    log::error("native.listen_failed", {{"error", acceptors.error()}, {"tls", "yes"}});
+    return exit_unavailable;
+  }
+  for (std::size_t i = 0; i < meters.size(); ++i) {
+    auto& running = meters[i];
+    const auto& serial = running.meter->state().serial_number;
+    auto certificate = sec::ensure_device_certificate(running.meter->state_dir(), serial);
+    if (!certificate) {
+      log::error("native.certificate_failed", {{"serial", serial}, {"error", certificate.error()}});
+      return exit_config;
+    }
+    auto context = sec::make_server_tls_context(certificate->certificate, certificate->key);
+    if (!context) {
+      log::error("native.tls_failed", {{"serial", serial}, {"error", context.error()}});
+      return exit_config;
+    }
+    running.native_secure =
+        std::make_unique<NativeServer>(std::move((*acceptors)[i]), *running.native, std::move(*context));
+    running.native_secure->start();
+    log::info("native.listening", {{"serial", serial},
+                                   {"address", options.bind},
+                                   {"port", std::to_string(running.native_secure->port())},
+                                   {"tls", "yes"},
+                                   {"fingerprint", certificate->fingerprint}});
+  }
+  return exit_ok;
 }
 
 void save_all(std::vector<RunningMeter>& meters) {
@@ -229,6 +289,32 @@ int serve(const Options& options) {
                                    {"access", std::string(sec::to_string(running.meter->modbus_access()))}});
   }
 
+  for (auto& running : meters) {
+    running.credentials = std::make_unique<sec::FactoryCredentials>();
+    running.sessions = std::make_unique<sec::SessionStore>(session_clock());
+    running.native = std::make_unique<NativeService>(*running.meter, *running.credentials, *running.sessions);
+  }
+  if (!options.no_native) {
+    auto native_acceptors =
+        listen_consecutive(io, options.bind, static_cast<std::uint16_t>(options.native_port), options.fleet);
+    if (!native_acceptors) {
+      log::error("native.listen_failed", {{"error", native_acceptors.error()}});
+      return exit_unavailable;
+    }
+    for (std::size_t i = 0; i < meters.size(); ++i) {
+      auto& running = meters[i];
+      running.native_plain = std::make_unique<NativeServer>(std::move((*native_acceptors)[i]), *running.native, nullptr);
+      running.native_plain->start();
+      log::info("native.listening", {{"serial", running.meter->state().serial_number},
+                                     {"address", options.bind},
+                                     {"port", std::to_string(running.native_plain->port())},
+                                     {"tls", "no"}});
+    }
+  }
+  if (!options.no_secure) {
+    if (auto started = start_secure_ports(io, options, meters); started != exit_ok) return started;
+  }
+
   std::unique_ptr<ModbusRtuServer> rtu;
   if (!options.serial.empty()) {
     proto::transport::SerialSettings serial{options.serial, options.baud, options.parity.front(), options.stop_bits};
@@ -256,7 +342,11 @@ int serve(const Options& options) {
     log::info("meterd.stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
     tick_timer.cancel();
     save_timer.cancel();
-    for (auto& running : meters) running.modbus_tcp->stop();
+    for (auto& running : meters) {
+      running.modbus_tcp->stop();
+      if (running.native_plain) running.native_plain->stop();
+      if (running.native_secure) running.native_secure->stop();
+    }
     state_writer().flush();
     save_all(meters);
     io.stop();
@@ -305,6 +395,16 @@ int run(int argc, char** argv) {
   app.add_option("--modbus-port", options.modbus_port, "Modbus TCP port; 0 picks a free port")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  app.add_option("--native-port", options.native_port,
+                 "Native management protocol port, plain TCP; 0 picks a free port")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--secure-port", options.secure_port,
+                 "Native management protocol port inside TLS (secure native); 0 picks a free port")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_flag("--no-native", options.no_native, "Do not open the plain native port (TLS only)");
+  app.add_flag("--no-secure", options.no_secure, "Do not open the TLS native port");
   app.add_option("--modbus-access", options.modbus_access,
                  "Modbus access: none, read-only or read-write (default: the stored setting, read-only when new)")
       ->check(CLI::IsMember({"none", "read-only", "read-write"}));

@@ -156,6 +156,7 @@ Meter::Meter(MeterSetup setup, MeterState state, proto::model::Capabilities capa
       engine_(std::move(setup.scenario), setup.seed, clock_.now()),
       modbus_access_(setup.modbus_access.value_or(state_.modbus_access)),
       modbus_unit_id_(setup.modbus_unit_id.value_or(state_.modbus_unit_id)) {
+  if (state_.clock_offset_s != 0.0) clock_.set(MeterClock::wall_now() + state_.clock_offset_s);
   engine_.set_demand_settings(demand_settings_of(state_));
   engine_.restore(state_.energy);
   tick();
@@ -165,12 +166,80 @@ void Meter::tick() {
   const double now = clock_.now();
   engine_.advance_to(now);
   measurements_ = engine_.measure(now);
+  if (test_mode_) {
+    using proto::model::Point;
+    measurements_[Point::active_energy_delivered] = frozen_energy_.active_energy_delivered_kwh;
+    measurements_[Point::active_energy_received] = frozen_energy_.active_energy_received_kwh;
+    measurements_[Point::reactive_energy_delivered] = frozen_energy_.reactive_energy_delivered_kvarh;
+    measurements_[Point::reactive_energy_received] = frozen_energy_.reactive_energy_received_kvarh;
+    measurements_[Point::apparent_energy_delivered] = frozen_energy_.apparent_energy_delivered_kvah;
+    measurements_[Point::apparent_energy_received] = frozen_energy_.apparent_energy_received_kvah;
+  }
   image_.refresh(measurements_, state_);
 }
 
 MeterState Meter::snapshot() {
   state_.energy = engine_.state();
+  if (test_mode_) {
+    // What test mode counted never reaches the billing registers on disk.
+    const auto integrated_until = state_.energy.integrated_until;
+    state_.energy = frozen_energy_;
+    state_.energy.integrated_until = integrated_until;
+  }
+  state_.clock_offset_s = clock_.offset_from_host();
   return state_;
+}
+
+proto::Result<proto::Ok, std::string> Meter::set_time(double unix_time) {
+  if (state_.setting(ConfigSetting::time_sync_enabled) == 0) {
+    return proto::unexpected(std::string("time synchronisation is disabled on this meter (time_sync_enabled = 0)"));
+  }
+  const double before = clock_.now();
+  clock_.set(unix_time);
+  log::info("meter.time_set", {{"serial", state_.serial_number},
+                               {"from", std::to_string(before)},
+                               {"to", std::to_string(unix_time)}});
+  tick();
+  return save();
+}
+
+void Meter::reset_peak_demand() {
+  engine_.reset_peak_demand(clock_.now());
+  log::info("meter.peak_demand_reset", {{"serial", state_.serial_number}});
+  tick();
+}
+
+void Meter::set_test_mode(bool on) {
+  if (on == test_mode_) return;
+  if (on) {
+    frozen_energy_ = engine_.state();
+  } else {
+    // Leaving test mode: the billing registers continue from where they were frozen.
+    auto resumed = frozen_energy_;
+    resumed.integrated_until = engine_.state().integrated_until;
+    resumed.peak_demand_kw = engine_.state().peak_demand_kw;
+    resumed.peak_demand_unix_time = engine_.state().peak_demand_unix_time;
+    engine_.restore(resumed);
+  }
+  test_mode_ = on;
+  log::info(on ? "meter.test_mode_on" : "meter.test_mode_off", {{"serial", state_.serial_number}});
+  tick();
+}
+
+simulation::EngineState Meter::test_energy() const {
+  simulation::EngineState counted;
+  if (!test_mode_) return counted;
+  const auto now = engine_.state();
+  counted.active_energy_delivered_kwh = now.active_energy_delivered_kwh - frozen_energy_.active_energy_delivered_kwh;
+  counted.active_energy_received_kwh = now.active_energy_received_kwh - frozen_energy_.active_energy_received_kwh;
+  counted.reactive_energy_delivered_kvarh =
+      now.reactive_energy_delivered_kvarh - frozen_energy_.reactive_energy_delivered_kvarh;
+  counted.reactive_energy_received_kvarh =
+      now.reactive_energy_received_kvarh - frozen_energy_.reactive_energy_received_kvarh;
+  counted.apparent_energy_delivered_kvah =
+      now.apparent_energy_delivered_kvah - frozen_energy_.apparent_energy_delivered_kvah;
+  counted.apparent_energy_received_kvah = now.apparent_energy_received_kvah - frozen_energy_.apparent_energy_received_kvah;
+  return counted;
 }
 
 proto::Result<proto::Ok, std::string> Meter::save() { return state_writer().save_now(state_dir_, snapshot()); }

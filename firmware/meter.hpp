@@ -63,6 +63,19 @@ class Meter {
   sec::ModbusAccess modbus_access() const { return modbus_access_; }
   std::uint8_t modbus_unit_id() const { return modbus_unit_id_; }
 
+  double now() const { return clock_.now(); }  // the meter's clock, Unix seconds
+  double uptime_seconds() const { return MeterClock::wall_now() - started_at_; }
+
+  // Sets the meter clock; refused (nullopt-free error) when time sync is disabled.
+  proto::Result<proto::Ok, std::string> set_time(double unix_time);
+  void reset_peak_demand();
+
+  // Test mode: the billing energy registers stay frozen and test registers count instead.
+  bool test_mode() const { return test_mode_; }
+  void set_test_mode(bool on);
+  // Energy counted since test mode began (zero outside test mode), in the energy points' units.
+  simulation::EngineState test_energy() const;
+
   // Applies configuration values together or not at all; the state is saved before
   // this returns. The error names the rule a value broke, or why saving failed.
   proto::Result<proto::Ok, SettingsError> apply_settings(
@@ -84,6 +97,9 @@ class Meter {
   sec::ModbusAccess modbus_access_;
   std::uint8_t modbus_unit_id_;
   int lock_fd_ = -1;  // flock on the state directory, held while the meter runs
+  double started_at_ = MeterClock::wall_now();
+  bool test_mode_ = false;
+  simulation::EngineState frozen_energy_;  // the billing registers while in test mode
 };
 
 // Demand settings are valid together only when the window divides into whole seconds.

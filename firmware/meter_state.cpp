@@ -1,5 +1,6 @@
 #include "firmware/meter_state.hpp"
 
+#include <cmath>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -81,6 +82,14 @@ proto::Result<MeterState, std::string> parse_meter_state(std::string_view text, 
     if (auto problem = simulation::demand_settings_error(demand)) {
       return proto::unexpected(state_error(file, "settings: " + *problem));
     }
+    if (document.contains("clock_offset_s")) {
+      const auto& offset = document.at("clock_offset_s");
+      // A meter clock set beyond a century from the host is not a clock.
+      if (!offset.is_number() || !std::isfinite(offset.get<double>()) || std::fabs(offset.get<double>()) > 3.2e9) {
+        return proto::unexpected(state_error(file, "clock_offset_s is not a sensible number of seconds"));
+      }
+      state.clock_offset_s = offset.get<double>();
+    }
     auto energy = simulation::engine_state_from_json(document.at("energy"));
     if (!energy) return proto::unexpected(state_error(file, "energy: " + energy.error()));
     state.energy = *energy;
@@ -114,6 +123,7 @@ proto::Result<proto::Ok, std::string> save_meter_state(const std::filesystem::pa
       {"modbus", {{"access", std::string(sec::to_string(state.modbus_access))}, {"unit_id", state.modbus_unit_id}}},
       {"settings", settings},
       {"energy", simulation::to_json(state.energy)},
+      {"clock_offset_s", state.clock_offset_s},
   };
   return write_file_atomically(directory / k_state_file_name, document.dump(2) + "\n");
 }

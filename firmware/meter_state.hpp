@@ -34,6 +34,7 @@ struct MeterState {
   std::uint8_t modbus_unit_id = 1;
   std::array<std::int64_t, proto::model::k_config_setting_count> settings{};
   simulation::EngineState energy;
+  double clock_offset_s = 0.0;  // meter clock minus host clock, after a time set
 
   std::int64_t setting(proto::model::ConfigSetting which) const { return settings[static_cast<std::size_t>(which)]; }
   void set(proto::model::ConfigSetting which, std::int64_t value) { settings[static_cast<std::size_t>(which)] = value; }

@@ -174,7 +174,8 @@ RegisterMap RegisterMap::complete() {
       .setting(ConfigSetting::pt_primary, ValueType::u32)
       .setting(ConfigSetting::pt_secondary, ValueType::u16)
       .setting(ConfigSetting::ct_primary, ValueType::u16)
-      .setting(ConfigSetting::ct_secondary, ValueType::u16);
+      .setting(ConfigSetting::ct_secondary, ValueType::u16)
+      .setting(ConfigSetting::time_sync_enabled, ValueType::u16);
   std::sort(map.entries_.begin(), map.entries_.end(),
             [](const auto& a, const auto& b) { return a.register_number < b.register_number; });
   std::sort(map.blocks_.begin(), map.blocks_.end(),

@@ -22,7 +22,8 @@ namespace proto::model {
   X(pt_primary, "pt_primary", "V", 1, 1000000, 230, "Voltage transformer primary rating")        \
   X(pt_secondary, "pt_secondary", "V", 1, 690, 230, "Voltage transformer secondary rating")      \
   X(ct_primary, "ct_primary", "A", 1, 32000, 100, "Current transformer primary rating")          \
-  X(ct_secondary, "ct_secondary", "A", 1, 10, 5, "Current transformer secondary rating")
+  X(ct_secondary, "ct_secondary", "A", 1, 10, 5, "Current transformer secondary rating")         \
+  X(time_sync_enabled, "time_sync_enabled", "", 0, 1, 1, "Time synchronisation allowed (1) or refused (0)")
 
 enum class ConfigSetting {
 #define PROTO_SETTING_ENUM(id, name, unit, min, max, fallback, description) id,

@@ -5,7 +5,7 @@
 #   expect_exit 0 "read voltage" meterctl modbus read voltage_an
 #   stop_meterd
 #
-# Every meterd runs on 127.0.0.1 with --modbus-port 0 and a state directory under the
+# Every meterd runs on 127.0.0.1 with --modbus-port 0 (and port 0 for the native ports) and a state directory under the
 # test's own temporary directory. Readiness is the ready file appearing, polled against
 # a deadline (never a fixed sleep). Processes are stopped by the PID this shell got from
 # `&`, never by name, and whatever is still running when the script exits is stopped by
@@ -143,7 +143,7 @@ launch_meterd() {
   METERD_COUNT=$((METERD_COUNT + 1))
   READY_FILE=$TEST_TMP/ready-$METERD_COUNT.json
   METERD_LOG=$TEST_TMP/meterd-$METERD_COUNT.log
-  "$METERD" --bind 127.0.0.1 --modbus-port 0 --state-dir "$STATE_DIR" --ready-file "$READY_FILE" "$@" \
+  "$METERD" --bind 127.0.0.1 --modbus-port 0 --native-port 0 --secure-port 0 --state-dir "$STATE_DIR" --ready-file "$READY_FILE" "$@" \
     >"$METERD_LOG" 2>&1 &
   METERD_PID=$!
   STARTED_PIDS+=("$METERD_PID")

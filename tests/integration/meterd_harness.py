@@ -62,8 +62,8 @@ class Meterd:
     def start(self):
         if self.ready_file.exists():
             self.ready_file.unlink()
-        command = [METERD, "--bind", "127.0.0.1", "--modbus-port", "0", "--state-dir", str(self.state_dir),
-                   "--ready-file", str(self.ready_file), *self.extra_args]
+        command = [METERD, "--bind", "127.0.0.1", "--modbus-port", "0", "--native-port", "0", "--secure-port", "0",
+                   "--state-dir", str(self.state_dir), "--ready-file", str(self.ready_file), *self.extra_args]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_DEADLINE_S

@@ -1,0 +1,56 @@
+#pragma once
+// The native management protocol over TCP, plain or inside TLS (the secure port). One
+// connection object per client on the shared I/O thread; a deadline on the TLS handshake,
+// on the hello and on every later read; bounded frames and output; caps on connections in
+// all and per source address, where a new client may push out the oldest connection from
+// its address that never completed its hello, so idle sockets cannot lock operators out.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "firmware/native_service.hpp"
+#include "libproto/transport/asio.hpp"
+
+#include <boost/asio/ssl.hpp>
+
+namespace meterd {
+
+struct NativeServerLimits {
+  // A client must finish the TLS handshake and its hello within this.
+  std::chrono::seconds greeting_timeout{10};
+  // A greeted connection that sends nothing for this long is closed; longer than the
+  // default session idle timeout, so an idle session expires before its connection does.
+  std::chrono::seconds idle_timeout{330};
+  std::size_t max_connections = 4096;
+  std::size_t max_connections_per_address = 256;
+  std::size_t max_pending_output = 1024 * 1024;
+};
+
+class NativeServer {
+ public:
+  // `tls` null: the plain port.
+  NativeServer(boost::asio::ip::tcp::acceptor acceptor, NativeService& service,
+               std::shared_ptr<boost::asio::ssl::context> tls, NativeServerLimits limits = {});
+  ~NativeServer();
+
+  std::uint16_t port() const { return port_; }
+  bool secure() const { return tls_ != nullptr; }
+  void start();
+  void stop();
+
+  struct Registry;
+
+ private:
+  void accept_next();
+
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_timer_;
+  NativeService& service_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
+  NativeServerLimits limits_;
+  std::uint16_t port_;
+  std::shared_ptr<Registry> registry_;
+};
+
+}  // namespace meterd

@@ -1,0 +1,44 @@
+#pragma once
+// Files that hold secrets or trust decisions (device keys, pinned fingerprints): read with
+// a size bound, written crash-safely and readable by the owner only.
+//
+// firmware/atomic_file.hpp does the same for meterd's state, but libsec sits below
+// firmware and cannot use it; this copy also picks a temporary name that is unique per
+// call (not only per process), because meterctl's fleet runner pins meters from several
+// threads at once.
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "libproto/result.hpp"
+
+namespace sec {
+
+// Owner read/write only: other users must neither read a private key nor plant a pin.
+inline constexpr int k_private_file_mode = 0600;
+inline constexpr int k_private_directory_mode = 0700;
+
+// The contents of a regular file of at most max_bytes, or nullopt when it does not exist.
+// Any other failure (permission denied, a directory or FIFO, too large) is an error
+// naming the path.
+proto::Result<std::optional<std::string>, std::string> read_file_if_exists(const std::filesystem::path& path,
+                                                                           std::size_t max_bytes);
+
+// Replaces `path` with `contents`, mode 0600: a temporary file in the same directory,
+// fsync, rename over the target, fsync the directory. A kill -9 or power loss at any
+// moment leaves the old or the new contents, never a mix, and never a readable temporary
+// file with wider permissions.
+proto::Result<proto::Ok, std::string> write_private_file_atomically(const std::filesystem::path& path,
+                                                                    std::string_view contents);
+
+// Creates `directory` and missing parents; a directory this call creates gets mode 0700.
+// An existing directory keeps its mode: it may be shared on purpose (for example ~/.config).
+proto::Result<proto::Ok, std::string> create_private_directory(const std::filesystem::path& directory);
+
+// Makes renames and file creations inside `directory` durable.
+proto::Result<proto::Ok, std::string> sync_directory(const std::filesystem::path& directory);
+
+}  // namespace sec
