@@ -10,6 +10,7 @@
 #include "libproto/transport/asio.hpp"
 #include "libsec/fingerprint.hpp"
 #include "libsec/known_meters.hpp"
+#include "libsec/meter_address.hpp"
 #include "libsec/tls_policy.hpp"
 
 #include <boost/asio/ssl.hpp>
@@ -132,7 +133,9 @@ proto::Result<proto::Ok, CommandError> check_pin(SSL* connection, const NativeEn
   const auto file = known_meters_file();
   auto known = sec::load_known_meters(file);
   if (!known) return proto::unexpected(CommandError{exit_config, known.error()});
-  const auto address = endpoint.host + ":" + std::to_string(endpoint.port);
+  auto canonical = sec::canonical_meter_address(endpoint.host, endpoint.port);
+  if (!canonical) return proto::unexpected(CommandError{exit_usage, canonical.error()});
+  const auto& address = *canonical;
   auto check = sec::verify_pin(*known, address, *presented);
   if (!check) return proto::unexpected(CommandError{exit_usage, check.error()});
   switch (check->status) {

@@ -29,8 +29,8 @@ constexpr mode_t k_forbidden_key_mode_bits = S_IWGRP | S_IRWXO;
 bool is_valid_serial_number(std::string_view serial_number) {
   if (serial_number.empty() || serial_number.size() > k_max_serial_number_length) return false;
   for (const char c : serial_number) {
-    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                         c == '_' || c == '.';
+    const bool allowed =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     if (!allowed) return false;
   }
   return true;
@@ -56,8 +56,7 @@ proto::Result<proto::Ok, std::string> add_extension(X509* certificate, int nid, 
   X509V3_set_ctx(&context, certificate, certificate, nullptr, nullptr, 0);
   const ExtensionHandle extension(X509V3_EXT_conf_nid(nullptr, &context, nid, value));
   if (!extension || X509_add_ext(certificate, extension.get(), -1) != 1) {
-    return proto::unexpected(std::string("cannot add the ") + OBJ_nid2sn(nid) +
-                             " extension: " + take_openssl_errors());
+    return proto::unexpected(std::string("cannot add the ") + OBJ_nid2sn(nid) + " extension: " + take_openssl_errors());
   }
   return proto::Ok{};
 }
@@ -76,7 +75,7 @@ proto::Result<proto::Ok, std::string> set_random_serial(X509* certificate) {
 }
 
 proto::Result<CertificateHandle, std::string> make_self_signed_certificate(EVP_PKEY* key,
-                                                                          std::string_view serial_number) {
+                                                                           std::string_view serial_number) {
   CertificateHandle certificate(X509_new());
   if (!certificate) return proto::unexpected("cannot create a certificate: " + take_openssl_errors());
   X509* x509 = certificate.get();
@@ -162,7 +161,9 @@ proto::Result<DeviceCertificatePaths, std::string> generate(const std::filesyste
   std::error_code error;
   std::filesystem::remove_all(staging, error);
   if (error) return proto::unexpected("cannot remove " + staging.string() + ": " + error.message());
-  if (::mkdir(staging.c_str(), k_private_directory_mode) != 0) return proto::unexpected(describe_errno("cannot create", staging));
+  if (::mkdir(staging.c_str(), k_private_directory_mode) != 0) {
+    return proto::unexpected(describe_errno("cannot create", staging));
+  }
   const auto staged_key = write_private_file_atomically(staging / k_device_key_file_name, *key_text);
   if (!staged_key) return proto::unexpected(staged_key.error());
   const auto staged_certificate =
@@ -203,8 +204,8 @@ proto::Result<DeviceCertificatePaths, std::string> check_existing(DeviceCertific
   }
   // X509_cmp_current_time: -1 before now, 1 after now, 0 when the time is malformed.
   if (X509_cmp_current_time(X509_get0_notAfter(x509)) <= 0) {
-    return proto::unexpected(paths.certificate.string() + " expired on " +
-                             asn1_time_text(X509_get0_notAfter(x509)) + remedy_regenerate);
+    return proto::unexpected(paths.certificate.string() + " expired on " + asn1_time_text(X509_get0_notAfter(x509)) +
+                             remedy_regenerate);
   }
   if (X509_cmp_current_time(X509_get0_notBefore(x509)) >= 0) {
     return proto::unexpected(paths.certificate.string() + " is not valid before " +

@@ -28,7 +28,8 @@ inline constexpr std::size_t k_fingerprint_length = k_fingerprint_prefix.size() 
 std::string public_key_fingerprint(const X509* certificate);
 
 // The fingerprint of the first certificate in a PEM file.
-proto::Result<std::string, std::string> public_key_fingerprint_of_pem_file(const std::filesystem::path& certificate_file);
+proto::Result<std::string, std::string> public_key_fingerprint_of_pem_file(
+    const std::filesystem::path& certificate_file);
 
 // The fingerprint of the certificate the peer presented in a completed handshake.
 proto::Result<std::string, std::string> peer_public_key_fingerprint(const SSL* connection);

@@ -93,8 +93,8 @@ proto::Result<KnownMeters, std::string> parse_known_meters(std::string_view text
     auto line = text.substr(0, newline);
     text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
     if (line.size() > k_max_known_meters_line_bytes) {
-      return proto::unexpected(at_line(file, line_number,
-                                       "line longer than " + std::to_string(k_max_known_meters_line_bytes) + " bytes"));
+      return proto::unexpected(
+          at_line(file, line_number, "line longer than " + std::to_string(k_max_known_meters_line_bytes) + " bytes"));
     }
     // Files edited on Windows end lines with CR LF; the CR is not part of the entry.
     if (line.ends_with('\r')) line.remove_suffix(1);
@@ -106,9 +106,9 @@ proto::Result<KnownMeters, std::string> parse_known_meters(std::string_view text
     if (address_text.empty() || address_text.starts_with('#')) continue;
     const auto fingerprint = next_field(rest);
     if (fingerprint.empty()) {
-      return proto::unexpected(at_line(file, line_number, "missing fingerprint after \"" +
-                                                              std::string(address_text) +
-                                                              "\"; expected host:port SHA256:fingerprint"));
+      return proto::unexpected(at_line(
+          file, line_number,
+          "missing fingerprint after \"" + std::string(address_text) + "\"; expected host:port SHA256:fingerprint"));
     }
     if (!next_field(rest).empty()) {
       return proto::unexpected(
@@ -117,8 +117,8 @@ proto::Result<KnownMeters, std::string> parse_known_meters(std::string_view text
     auto address = canonical_meter_address(address_text);
     if (!address) return proto::unexpected(at_line(file, line_number, address.error()));
     if (!is_valid_fingerprint(fingerprint)) {
-      return proto::unexpected(at_line(file, line_number,
-                                       quoted(fingerprint) + " is not a fingerprint (SHA256: and 43 characters of base64)"));
+      return proto::unexpected(at_line(
+          file, line_number, quoted(fingerprint) + " is not a fingerprint (SHA256: and 43 characters of base64)"));
     }
     const auto [previous, inserted] = line_of_address.try_emplace(*address, line_number);
     if (!inserted) {
@@ -179,11 +179,12 @@ std::string describe_pin_check(const PinCheck& check) {
              check.presented_fingerprint + ")";
     case PinStatus::unknown:
       return "meter " + check.address + " is not in " + check.file + "; its TLS public key fingerprint is " +
-             check.presented_fingerprint + ". Compare it with the one meterd printed or the meter's display before "
+             check.presented_fingerprint +
+             ". Compare it with the one meterd printed or the meter's display before "
              "accepting it";
     case PinStatus::mismatch:
-      return "the TLS key of meter " + check.address + " HAS CHANGED\n  pinned:    " + check.stored_fingerprint +
-             " (" + location + ")\n  presented: " + check.presented_fingerprint +
+      return "the TLS key of meter " + check.address + " HAS CHANGED\n  pinned:    " + check.stored_fingerprint + " (" +
+             location + ")\n  presented: " + check.presented_fingerprint +
              "\nSomeone may be intercepting the connection, or the meter's key was replaced (a new device "
              "certificate, a factory reset). Refusing to connect. If you have verified the new fingerprint out of "
              "band, delete line " +

@@ -36,7 +36,7 @@ struct KnownMeter {
 };
 
 struct KnownMeters {
-  std::string file;  // names the file in messages
+  std::string file;                 // names the file in messages
   std::vector<KnownMeter> entries;  // in file order
 
   // The entry for a canonical address, or null.

@@ -3,7 +3,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-
 #include "libsec/private_file.hpp"
 
 namespace sec {

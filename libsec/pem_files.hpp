@@ -23,7 +23,8 @@ proto::Result<CertificateHandle, std::string> parse_certificate_pem(std::string_
 // Every certificate in a PEM file, end-entity first: a server's certificate and its chain.
 // At least one, and at most k_max_chain_certificates.
 inline constexpr std::size_t k_max_chain_certificates = 10;
-proto::Result<std::vector<CertificateHandle>, std::string> load_certificate_chain_pem(const std::filesystem::path& file);
+proto::Result<std::vector<CertificateHandle>, std::string> load_certificate_chain_pem(
+    const std::filesystem::path& file);
 
 // An unencrypted private key (PKCS#8 or traditional PEM). An encrypted key is an error,
 // never a passphrase prompt: meterd starts unattended, and OpenSSL's default would read

@@ -236,8 +236,8 @@ TEST_CASE("Unreadable files are errors naming them", "[libsec][tls]") {
     REQUIRE(key);
     const sec::BioHandle bio(BIO_new(BIO_s_mem()));
     char passphrase[] = "secret";
-    REQUIRE(PEM_write_bio_PKCS8PrivateKey(bio.get(), key->get(), EVP_aes_256_cbc(), passphrase, 6, nullptr,
-                                          nullptr) == 1);
+    REQUIRE(PEM_write_bio_PKCS8PrivateKey(bio.get(), key->get(), EVP_aes_256_cbc(), passphrase, 6, nullptr, nullptr) ==
+            1);
     char* data = nullptr;
     const long size = BIO_get_mem_data(bio.get(), &data);
     test::write_text(paths->key, std::string(data, static_cast<std::size_t>(size)));
@@ -257,7 +257,7 @@ TEST_CASE("Unreadable files are errors naming them", "[libsec][tls]") {
 TEST_CASE("A serial number that cannot be a common name is refused", "[libsec][tls]") {
   TemporaryDirectory state("device-cert");
   for (const std::string& serial : {std::string(), std::string(65, 'A'), std::string("VM 1"), std::string("VM/1"),
-                                   std::string("CN=x,O=y"), std::string("VM\n1")}) {
+                                    std::string("CN=x,O=y"), std::string("VM\n1")}) {
     const auto result = ensure_device_certificate(state.path(), serial);
     REQUIRE_FALSE(result);
     CHECK_THAT(result.error(), Catch::Contains("cannot name a certificate"));

@@ -80,11 +80,11 @@ TEST_CASE("Only the exact spelling of a fingerprint is valid", "[libsec][tls]") 
   const std::string valid(k_known_fingerprint);
   CHECK(is_valid_fingerprint(valid));
   CHECK_FALSE(is_valid_fingerprint(""));
-  CHECK_FALSE(is_valid_fingerprint(valid + "="));                       // padding
+  CHECK_FALSE(is_valid_fingerprint(valid + "="));                        // padding
   CHECK_FALSE(is_valid_fingerprint(valid.substr(0, valid.size() - 1)));  // short
-  CHECK_FALSE(is_valid_fingerprint(valid + "A"));                       // long
-  CHECK_FALSE(is_valid_fingerprint("sha256:" + valid.substr(7)));       // prefix case
-  CHECK_FALSE(is_valid_fingerprint("MD5:" + valid.substr(7) + "AAA"));  // other prefix
+  CHECK_FALSE(is_valid_fingerprint(valid + "A"));                        // long
+  CHECK_FALSE(is_valid_fingerprint("sha256:" + valid.substr(7)));        // prefix case
+  CHECK_FALSE(is_valid_fingerprint("MD5:" + valid.substr(7) + "AAA"));   // other prefix
   std::string url_safe = valid;
   url_safe[10] = '-';  // base64url is not the alphabet
   CHECK_FALSE(is_valid_fingerprint(url_safe));

@@ -27,12 +27,18 @@ std::string parse_error(std::string_view text) {
 }  // namespace
 
 TEST_CASE("A known-meters file parses, with comments and blank lines", "[libsec][known-meters]") {
-  const std::string text = "# meters of site 7\n"
-                           "\n"
-                           "meter-7.site.example:7443 " + k_first + "\n"
-                           "   # an indented comment\n"
-                           "\t[FD00::7]:7443\t\t" + k_second + "   \r\n"
-                           "10.0.0.7:7443 " + k_third;  // no newline at the end
+  const std::string text =
+      "# meters of site 7\n"
+      "\n"
+      "meter-7.site.example:7443 " +
+      k_first +
+      "\n"
+      "   # an indented comment\n"
+      "\t[FD00::7]:7443\t\t" +
+      k_second +
+      "   \r\n"
+      "10.0.0.7:7443 " +
+      k_third;  // no newline at the end
   const auto known = parse_known_meters(text, "known_meters");
   REQUIRE(known);
   CHECK(known->file == "known_meters");

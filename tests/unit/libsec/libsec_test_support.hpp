@@ -64,8 +64,8 @@ inline CertificateHandle make_test_certificate(EVP_PKEY* key, long not_before_da
   X509_NAME* name = X509_get_subject_name(x509);
   const bool built =
       X509_set_version(x509, X509_VERSION_3) == 1 && ASN1_INTEGER_set(X509_get_serialNumber(x509), 1) == 1 &&
-      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(common_name), -1,
-                                 -1, 0) == 1 &&
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(common_name), -1, -1,
+                                 0) == 1 &&
       X509_set_issuer_name(x509, name) == 1 &&
       X509_time_adj_ex(X509_getm_notBefore(x509), static_cast<int>(not_before_days), 0, nullptr) != nullptr &&
       X509_time_adj_ex(X509_getm_notAfter(x509), static_cast<int>(not_after_days), 0, nullptr) != nullptr &&

@@ -17,10 +17,32 @@ TEST_CASE("A meter address has one canonical spelling", "[libsec][known-meters]"
 }
 
 TEST_CASE("Malformed meter addresses are refused", "[libsec][known-meters]") {
-  for (const char* text : {"", "meter", "meter:", ":7443", "meter:0", "meter:65536", "meter:07443", "meter:+1",
-                           "meter:74a3", "meter: 7443", "fd00::7:7443", "[fd00::7]7443", "[fd00::7", "[meter]:1",
-                           "-meter:1", "meter-:1", "me ter:1", "meter..site:1", ".meter:1", "meter.:1", "10.0.7:1",
-                           "10.0.0.256:1", "010.0.0.7:1", "[10.0.0.7]:1", "fe80::1%eth0:1", "[fe80::1%eth0]:1",
+  for (const char* text : {"",
+                           "meter",
+                           "meter:",
+                           ":7443",
+                           "meter:0",
+                           "meter:65536",
+                           "meter:07443",
+                           "meter:+1",
+                           "meter:74a3",
+                           "meter: 7443",
+                           "fd00::7:7443",
+                           "[fd00::7]7443",
+                           "[fd00::7",
+                           "[meter]:1",
+                           "-meter:1",
+                           "meter-:1",
+                           "me ter:1",
+                           "meter..site:1",
+                           ".meter:1",
+                           "meter.:1",
+                           "10.0.7:1",
+                           "10.0.0.256:1",
+                           "010.0.0.7:1",
+                           "[10.0.0.7]:1",
+                           "fe80::1%eth0:1",
+                           "[fe80::1%eth0]:1",
                            "m\xc3\xa9ter:1"}) {
     INFO(text);
     CHECK_FALSE(canonical_meter_address(text));

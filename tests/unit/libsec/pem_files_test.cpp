@@ -61,8 +61,7 @@ TEST_CASE("A key file without a usable key is an error, never a passphrase promp
   const sec::KeyHandle key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   const sec::BioHandle bio(BIO_new(BIO_s_mem()));
   char passphrase[] = "secret";
-  REQUIRE(PEM_write_bio_PKCS8PrivateKey(bio.get(), key.get(), EVP_aes_256_cbc(), passphrase, 6, nullptr, nullptr) ==
-          1);
+  REQUIRE(PEM_write_bio_PKCS8PrivateKey(bio.get(), key.get(), EVP_aes_256_cbc(), passphrase, 6, nullptr, nullptr) == 1);
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio.get(), &data);
   test::write_text(file, std::string(data, static_cast<std::size_t>(size)));

@@ -51,8 +51,7 @@ TEST_CASE("write_private_file_atomically replaces a file with a 0600 one", "[lib
   CHECK_THAT(nowhere.error(), Catch::Contains("cannot create " + (directory.path() / "missing").string()));
 }
 
-TEST_CASE("create_private_directory makes new directories 0700 and leaves existing ones alone",
-          "[libsec][files]") {
+TEST_CASE("create_private_directory makes new directories 0700 and leaves existing ones alone", "[libsec][files]") {
   TemporaryDirectory directory("private-file");
   ::chmod(directory.path().c_str(), 0755);
   REQUIRE(create_private_directory(directory.path() / "a" / "b"));

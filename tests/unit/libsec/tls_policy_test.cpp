@@ -59,8 +59,7 @@ Handshake run_handshake(SSL* client, SSL* server) {
 struct Server {
   TemporaryDirectory state{"tls-policy"};
   DeviceCertificatePaths paths = ensure_device_certificate(state.path(), "VM0123456789").value();
-  std::shared_ptr<boost::asio::ssl::context> context =
-      make_server_tls_context(paths.certificate, paths.key).value();
+  std::shared_ptr<boost::asio::ssl::context> context = make_server_tls_context(paths.certificate, paths.key).value();
   SslHandle connection() const { return SslHandle(SSL_new(context->native_handle())); }
 };
 
@@ -137,8 +136,7 @@ TEST_CASE("A pinning client and the device's server complete a TLS 1.3 handshake
   CHECK(std::string(SSL_get_cipher_name(client.get())) == "TLS_AES_128_GCM_SHA256");  // the server's first choice
   CHECK(SSL_get_negotiated_group(client.get()) == NID_X25519);
   CHECK(SSL_get_current_compression(client.get()) == nullptr);
-  CHECK(std::string(SSL_get_servername(server_connection.get(), TLSEXT_NAMETYPE_host_name)) ==
-        "meter-7.site.example");
+  CHECK(std::string(SSL_get_servername(server_connection.get(), TLSEXT_NAMETYPE_host_name)) == "meter-7.site.example");
 
   // The chain is self-signed and accepted; authenticating the peer is the pin check's job.
   CHECK(requires_pin_check(client.get()));
@@ -236,7 +234,9 @@ TEST_CASE("With a CA file, the chain and the peer's name are verified", "[libsec
   SECTION("another name") {
     CHECK(connect("meter-7.site.example") == std::make_pair(false, long{X509_V_ERR_HOSTNAME_MISMATCH}));
   }
-  SECTION("another address") { CHECK(connect("10.0.0.7") == std::make_pair(false, long{X509_V_ERR_IP_ADDRESS_MISMATCH})); }
+  SECTION("another address") {
+    CHECK(connect("10.0.0.7") == std::make_pair(false, long{X509_V_ERR_IP_ADDRESS_MISMATCH}));
+  }
   SECTION("no expected name at all") {
     CHECK(connect(nullptr) == std::make_pair(false, long{X509_V_ERR_APPLICATION_VERIFICATION}));
   }
@@ -280,8 +280,8 @@ TEST_CASE("Context errors name the file at fault", "[libsec][tls]") {
   const auto other_paths = ensure_device_certificate(other.path(), "VM0000000002").value();
   const auto mismatched = make_server_tls_context(paths.certificate, other_paths.key);
   REQUIRE_FALSE(mismatched);
-  CHECK_THAT(mismatched.error(), Catch::Contains(other_paths.key.string() + " is not the key of " +
-                                                 paths.certificate.string()));
+  CHECK_THAT(mismatched.error(),
+             Catch::Contains(other_paths.key.string() + " is not the key of " + paths.certificate.string()));
 }
 
 TEST_CASE("A server certificate with a key too weak for the policy is refused", "[libsec][tls]") {
@@ -310,8 +310,9 @@ TEST_CASE("A server certificate file may carry its chain", "[libsec][tls]") {
   REQUIRE(SSL_CTX_get0_chain_certs((*context)->native_handle(), &chain) == 1);
   CHECK(sk_X509_num(chain) == 1);
 
-  test::write_text(chain_file, test::read_text(paths.certificate) + "-----BEGIN CERTIFICATE-----\nAAAA\n"
-                                                                    "-----END CERTIFICATE-----\n");
+  test::write_text(chain_file, test::read_text(paths.certificate) +
+                                   "-----BEGIN CERTIFICATE-----\nAAAA\n"
+                                   "-----END CERTIFICATE-----\n");
   const auto broken = make_server_tls_context(chain_file, paths.key);
   REQUIRE_FALSE(broken);
   CHECK_THAT(broken.error(), Catch::Contains("chain.pem holds no readable PEM certificate chain"));
