@@ -121,6 +121,15 @@ int run_read(Context& context, const NativeOptions& options) {
     if (context.format() == OutputFormat::json) {
       std::cout << nlohmann::json{{"format_version", k_json_format_version}, {"readings", report.document["readings"]}}.dump()
                 << std::endl;
+    } else if (context.format() == OutputFormat::yaml) {
+      std::cout << "---\n" << json_to_yaml({{"format_version", k_json_format_version}, {"readings", report.document["readings"]}})
+                << std::flush;
+    } else if (context.format() == OutputFormat::csv) {
+      // One header, then a row per point and sample, with the sample's meter time.
+      if (sample == 0) std::cout << csv_line({"meter_time", "name", "value", "unit"}) << '\n';
+      const auto time = text_of(report.document["readings"]["meter_time"]);
+      for (const auto& row : report.rows) std::cout << csv_line({time, row[0], row[1], row[2]}) << '\n';
+      std::cout << std::flush;
     } else {
       if (context.format() == OutputFormat::table && stdout_is_terminal()) std::cout << "\x1b[H\x1b[2J";
       print(context, report);

@@ -11,8 +11,8 @@
 _meterctl_command() {
   case $1 in
     '')
-      _meterctl_subcommands=' modbus completion '
-      _meterctl_offered='modbus'
+      _meterctl_subcommands=' modbus info read time demand test-mode completion '
+      _meterctl_offered='modbus info read time demand test-mode'
       _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
       _meterctl_valued=' -m --meter -o --output --timeout '
       ;;
@@ -58,6 +58,60 @@ _meterctl_command() {
       _meterctl_options='-h --help --model --feature-set --firmware --all --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
       _meterctl_valued=' --model --feature-set --firmware -m --meter -o --output --timeout '
       ;;
+    'info')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'read')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --watch --interval --samples --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --interval --samples --user --password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'time')
+      _meterctl_subcommands=' get set sync '
+      _meterctl_offered='get set sync'
+      _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' -m --meter -o --output --timeout '
+      ;;
+    'time get')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'time set')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'time sync')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'demand')
+      _meterctl_subcommands=' reset '
+      _meterctl_offered='reset'
+      _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' -m --meter -o --output --timeout '
+      ;;
+    'demand reset')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'test-mode')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --password-file --ca-file -m --meter -o --output --timeout '
+      ;;
     'completion')
       _meterctl_subcommands=''
       _meterctl_offered=''
@@ -88,6 +142,9 @@ _meterctl_option_value() {
     *':--model') _meterctl_files ;;
     *':--feature-set') _meterctl_files ;;
     *':--firmware') _meterctl_files ;;
+    *':--user') _meterctl_files ;;
+    *':--password-file') _meterctl_files ;;
+    *':--ca-file') _meterctl_files ;;
   esac
 }
 
@@ -95,6 +152,9 @@ _meterctl_option_value() {
 _meterctl_positional() {
   _meterctl_values=''
   case $1 in
+    'test-mode')
+      if (( $2 == 0 )); then _meterctl_values='on off'; fi
+      ;;
     'completion')
       if (( $2 == 0 )); then _meterctl_values='bash zsh fish'; fi
       ;;
