@@ -40,8 +40,13 @@ struct Caller {
   bool default_credential = false;
 };
 
+ErrorCode session_error_code(sec::SessionError error) {
+  return error == sec::SessionError::wrong_connection ? ErrorCode::session_wrong_connection : ErrorCode::session_expired;
+}
+
 // Operations an anonymous caller may use: Legacy security support keeps the old Standard
-// mode's anonymous read (vendor's July 2020 what's new; ION8650 4.40.1 FAQ).
+// mode's anonymous read (vendor's July 2020 what's new; ION8650 4.40.1 FAQ), which covers
+// reading the meter's values and its clock.
 bool anonymous_allowed(const std::string& operation) {
   return operation == "identity" || operation == "read" || operation == "time.get";
 }
@@ -107,7 +112,7 @@ NativeReply NativeService::handle(NativeConnection& connection, const native::Fr
   }
   if (const auto* logout = std::get_if<native::Logout>(&*message)) {
     if (auto closed = sessions_.close(logout->token, connection.id); !closed) {
-      return error_reply(id, ErrorCode::session_expired, std::string(sec::to_string(closed.error())));
+      return error_reply(id, session_error_code(closed.error()), std::string(sec::to_string(closed.error())));
     }
     return reply(MessageType::logout_ok, id, native::LogoutOk{});
   }
@@ -125,9 +130,7 @@ NativeReply NativeService::operation(NativeConnection& connection, std::uint32_t
   if (const auto* session = std::get_if<native::SessionAuth>(&request.auth)) {
     auto info = sessions_.authenticate(session->token, connection.id);
     if (!info) {
-      const auto code = info.error() == sec::SessionError::wrong_connection ? ErrorCode::session_wrong_connection
-                                                                            : ErrorCode::session_expired;
-      return error_reply(id, code, std::string(sec::to_string(info.error())) + "; log in again");
+      return error_reply(id, session_error_code(info.error()), std::string(sec::to_string(info.error())) + "; log in again");
     }
     caller.user = info->user;
   } else if (const auto* password = std::get_if<native::PasswordAuth>(&request.auth)) {
