@@ -60,6 +60,7 @@ struct Options {
   int modbus_port = k_default_modbus_port;
   int native_port = k_default_native_port;
   int secure_port = k_default_secure_port;
+  int session_idle_timeout = static_cast<int>(sec::k_default_idle_timeout.count());
   bool no_native = false;
   bool no_secure = false;
   std::string modbus_access;
@@ -291,7 +292,8 @@ int serve(const Options& options) {
 
   for (auto& running : meters) {
     running.credentials = std::make_unique<sec::FactoryCredentials>();
-    running.sessions = std::make_unique<sec::SessionStore>(session_clock());
+    running.sessions =
+        std::make_unique<sec::SessionStore>(session_clock(), std::chrono::seconds(options.session_idle_timeout));
     running.native = std::make_unique<NativeService>(*running.meter, *running.credentials, *running.sessions);
   }
   if (!options.no_native) {
@@ -402,6 +404,10 @@ int run(int argc, char** argv) {
   app.add_option("--secure-port", options.secure_port,
                  "Native management protocol port inside TLS (secure native); 0 picks a free port")
       ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--session-idle-timeout", options.session_idle_timeout,
+                 "Seconds a native protocol session may stay unused before it ends")
+      ->check(CLI::Range(10, 86400))
       ->capture_default_str();
   app.add_flag("--no-native", options.no_native, "Do not open the plain native port (TLS only)");
   app.add_flag("--no-secure", options.no_secure, "Do not open the TLS native port");
