@@ -61,6 +61,7 @@ struct Options {
   int native_port = k_default_native_port;
   int secure_port = k_default_secure_port;
   int session_idle_timeout = static_cast<int>(sec::k_default_idle_timeout.count());
+  int max_sessions = static_cast<int>(sec::k_default_max_sessions);
   bool no_native = false;
   bool no_secure = false;
   std::string modbus_access;
@@ -293,7 +294,8 @@ int serve(const Options& options) {
   for (auto& running : meters) {
     running.credentials = std::make_unique<sec::FactoryCredentials>();
     running.sessions =
-        std::make_unique<sec::SessionStore>(session_clock(), std::chrono::seconds(options.session_idle_timeout));
+        std::make_unique<sec::SessionStore>(session_clock(), std::chrono::seconds(options.session_idle_timeout),
+                                            static_cast<std::size_t>(options.max_sessions));
     running.native = std::make_unique<NativeService>(*running.meter, *running.credentials, *running.sessions);
   }
   if (!options.no_native) {
@@ -408,6 +410,10 @@ int run(int argc, char** argv) {
   app.add_option("--session-idle-timeout", options.session_idle_timeout,
                  "Seconds a native protocol session may stay unused before it ends")
       ->check(CLI::Range(10, 86400))
+      ->capture_default_str();
+  app.add_option("--max-sessions", options.max_sessions,
+                 "Most native protocol sessions (logins) a meter holds at once; further logins get busy")
+      ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   app.add_flag("--no-native", options.no_native, "Do not open the plain native port (TLS only)");
   app.add_flag("--no-secure", options.no_secure, "Do not open the TLS native port");
