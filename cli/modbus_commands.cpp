@@ -13,6 +13,7 @@
 #include "libproto/codec/register_values.hpp"
 #include "libproto/model/device_model.hpp"
 #include "libproto/model/register_map.hpp"
+#include "libproto/model/utc_time.hpp"
 #include "libproto/transport/serial_port.hpp"
 
 namespace cli {
@@ -367,15 +368,6 @@ int run_id(Context& context, const ModbusOptions& options) {
   return exit_ok;
 }
 
-std::string iso_utc(double unix_time) {
-  const auto seconds = static_cast<std::time_t>(std::floor(unix_time));
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
-
 double host_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -396,12 +388,12 @@ int run_time(Context& context, const ModbusOptions& options) {
   report.columns = {"meter_unix_time", "meter_utc", "host_utc", "offset_s"};
   char offset_text[32];
   std::snprintf(offset_text, sizeof offset_text, "%+.1f", offset);
-  report.rows.push_back({std::to_string(static_cast<std::uint64_t>(meter_time)), iso_utc(meter_time),
-                         iso_utc(host_midpoint), offset_text});
+  report.rows.push_back({std::to_string(static_cast<std::uint64_t>(meter_time)), proto::model::iso_utc(meter_time),
+                         proto::model::iso_utc(host_midpoint), offset_text});
   report.document = {{"meter", connection.transport->describe()},
                      {"unit_id", connection.unit_id},
                      {"unix_time", static_cast<std::uint64_t>(meter_time)},
-                     {"utc", iso_utc(meter_time)},
+                     {"utc", proto::model::iso_utc(meter_time)},
                      {"host_unix_time", host_midpoint},
                      {"offset_seconds", offset},
                      {"resolution_seconds", 1},
@@ -432,7 +424,7 @@ int run_watch(Context& context, const ModbusOptions& options) {
   for (int sample = 0; options.samples == 0 || sample < options.samples; ++sample) {
     const auto started = std::chrono::steady_clock::now();
     const double now = host_now();
-    std::vector<std::string> row = {iso_utc(now)};
+    std::vector<std::string> row = {proto::model::iso_utc(now)};
     nlohmann::json values = nlohmann::json::object();
     for (const auto* entry : entries) {
       const auto registers = read_registers(context, connection, false, entry->address(), entry->count);
@@ -442,11 +434,11 @@ int run_watch(Context& context, const ModbusOptions& options) {
     }
     switch (format) {
       case OutputFormat::json:
-        std::cout << nlohmann::json{{"format_version", k_json_format_version}, {"time", iso_utc(now)}, {"values", values}}.dump()
+        std::cout << nlohmann::json{{"format_version", k_json_format_version}, {"time", proto::model::iso_utc(now)}, {"values", values}}.dump()
                   << std::endl;
         break;
       case OutputFormat::yaml:
-        std::cout << "---\n" << json_to_yaml({{"format_version", k_json_format_version}, {"time", iso_utc(now)}, {"values", values}}) << std::flush;
+        std::cout << "---\n" << json_to_yaml({{"format_version", k_json_format_version}, {"time", proto::model::iso_utc(now)}, {"values", values}}) << std::flush;
         break;
       case OutputFormat::csv: std::cout << csv_line(row) << std::endl; break;
       case OutputFormat::table:

@@ -15,7 +15,6 @@
 #include "libproto/transport/asio.hpp"
 #include <nlohmann/json.hpp>
 
-#include "firmware/atomic_file.hpp"
 #include "firmware/embedded_scenarios.hpp"
 #include "firmware/log.hpp"
 #include "firmware/meter.hpp"
@@ -28,6 +27,7 @@
 #include "libproto/transport/serial_port.hpp"
 #include "libsec/credentials.hpp"
 #include "libsec/device_certificate.hpp"
+#include "libsec/private_file.hpp"
 #include "libsec/session_store.hpp"
 #include "libsec/tls_policy.hpp"
 
@@ -357,7 +357,7 @@ int serve(const Options& options) {
   });
 
   if (!options.ready_file.empty()) {
-    if (auto written = write_file_atomically(options.ready_file, ready_document(meters, options).dump() + "\n", 0644);
+    if (auto written = sec::write_file_atomically(options.ready_file, ready_document(meters, options).dump() + "\n", 0644);
         !written) {
       log::error("meterd.ready_file_failed", {{"error", written.error()}});
       return exit_io;

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "firmware/atomic_file.hpp"
+#include "libsec/private_file.hpp"
 
 namespace meterd {
 
@@ -101,11 +101,10 @@ proto::Result<MeterState, std::string> parse_meter_state(std::string_view text, 
 
 proto::Result<std::optional<MeterState>, std::string> load_meter_state(const std::filesystem::path& directory) {
   const auto file = directory / k_state_file_name;
-  std::error_code ignored;
-  if (!std::filesystem::exists(file, ignored)) return std::optional<MeterState>{};
-  auto text = read_small_file(file, k_max_state_file_bytes);
+  auto text = sec::read_file_if_exists(file, k_max_state_file_bytes);
   if (!text) return proto::unexpected(text.error());
-  auto state = parse_meter_state(*text, file);
+  if (!text->has_value()) return std::optional<MeterState>{};
+  auto state = parse_meter_state(**text, file);
   if (!state) return proto::unexpected(state.error());
   return std::optional<MeterState>(std::move(*state));
 }
@@ -125,7 +124,7 @@ proto::Result<proto::Ok, std::string> save_meter_state(const std::filesystem::pa
       {"energy", simulation::to_json(state.energy)},
       {"clock_offset_s", state.clock_offset_s},
   };
-  return write_file_atomically(directory / k_state_file_name, document.dump(2) + "\n");
+  return sec::write_private_file_atomically(directory / k_state_file_name, document.dump(2) + "\n");
 }
 
 }  // namespace meterd

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "firmware/log.hpp"
+#include "libproto/model/utc_time.hpp"
 #include "libsec/legacy_auth.hpp"
 
 namespace meterd {
@@ -23,15 +24,6 @@ NativeReply error_reply(std::uint32_t request_id, ErrorCode code, std::string me
 
 NativeReply reply(MessageType type, std::uint32_t request_id, const native::Decoded& message) {
   return {type, request_id, native::to_body(message), false};
-}
-
-std::string iso_utc(double unix_time) {
-  const auto seconds = static_cast<std::time_t>(std::floor(unix_time));
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
 }
 
 // Who is asking, once authentication has been checked.
@@ -158,7 +150,7 @@ NativeReply NativeService::operation(NativeConnection& connection, std::uint32_t
     if (!problem.empty()) return error_reply(id, ErrorCode::invalid_argument, problem);
   } else if (op == "time.get") {
     const double now = meter_.now();
-    result = {{"unix_time", now}, {"utc", iso_utc(now)},
+    result = {{"unix_time", now}, {"utc", proto::model::iso_utc(now)},
               {"time_sync_enabled", meter_.state().setting(proto::model::ConfigSetting::time_sync_enabled) != 0}};
   } else if (op == "time.set") {
     const auto it = request.arguments.find("unix_time");
@@ -169,7 +161,7 @@ NativeReply NativeService::operation(NativeConnection& connection, std::uint32_t
     if (auto set = meter_.set_time(it->get<double>()); !set) {
       return error_reply(id, ErrorCode::time_sync_disabled, set.error());
     }
-    result = {{"unix_time", meter_.now()}, {"utc", iso_utc(meter_.now())}};
+    result = {{"unix_time", meter_.now()}, {"utc", proto::model::iso_utc(meter_.now())}};
   } else if (op == "demand.reset") {
     meter_.reset_peak_demand();
     result = {{"peak_demand_kw", meter_.measurements()[proto::model::Point::active_power_peak_demand]}};
@@ -203,7 +195,7 @@ json NativeService::identity() const {
           {"features", features},
           {"uptime_s", std::round(meter_.uptime_seconds() * 10.0) / 10.0},
           {"meter_time", meter_.now()},
-          {"meter_time_utc", iso_utc(meter_.now())},
+          {"meter_time_utc", proto::model::iso_utc(meter_.now())},
           {"test_mode", meter_.test_mode()}};
 }
 

@@ -96,12 +96,18 @@ proto::Result<std::optional<std::string>, std::string> read_file_if_exists(const
 
 proto::Result<proto::Ok, std::string> write_private_file_atomically(const std::filesystem::path& path,
                                                                     std::string_view contents) {
+  return write_file_atomically(path, contents, k_private_file_mode);
+}
+
+proto::Result<proto::Ok, std::string> write_file_atomically(const std::filesystem::path& path, std::string_view contents,
+                                                            int mode) {
   const auto temporary = temporary_path_for(path);
   // O_EXCL: never write through a file or symlink someone else put at the temporary name.
+  // Created owner-only whatever `mode` is, so no one opens it before it is complete.
   FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, k_private_file_mode));
   if (fd.get() < 0) return proto::unexpected(describe_errno("cannot create", temporary, errno));
-  // The mode given to open() is reduced by the umask; a private file is 0600 whatever it is.
-  if (::fchmod(fd.get(), k_private_file_mode) != 0 || !write_all(fd.get(), contents) || ::fsync(fd.get()) != 0 ||
+  // The mode given to open() is reduced by the umask; the file gets exactly `mode`.
+  if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0 || !write_all(fd.get(), contents) || ::fsync(fd.get()) != 0 ||
       fd.close() != 0) {
     const auto message = describe_errno("cannot write", temporary, errno);
     ::unlink(temporary.c_str());

@@ -1,11 +1,8 @@
 #pragma once
-// Files that hold secrets or trust decisions (device keys, pinned fingerprints): read with
-// a size bound, written crash-safely and readable by the owner only.
-//
-// firmware/atomic_file.hpp does the same for meterd's state, but libsec sits below
-// firmware and cannot use it; this copy also picks a temporary name that is unique per
-// call (not only per process), because meterctl's fleet runner pins meters from several
-// threads at once.
+// Crash-safe files: read with a size bound, replaced atomically. Files that hold secrets
+// or trust decisions (device keys, pinned fingerprints, meter state) are readable by the
+// owner only. The temporary name is unique per call, not only per process, because
+// several threads may write at once (fleet pinning, the state writer).
 
 #include <cstddef>
 #include <filesystem>
@@ -33,6 +30,10 @@ proto::Result<std::optional<std::string>, std::string> read_file_if_exists(const
 // file with wider permissions.
 proto::Result<proto::Ok, std::string> write_private_file_atomically(const std::filesystem::path& path,
                                                                     std::string_view contents);
+
+// The same crash-safe replacement for a file others may read (`mode`, umask ignored).
+proto::Result<proto::Ok, std::string> write_file_atomically(const std::filesystem::path& path, std::string_view contents,
+                                                            int mode);
 
 // Creates `directory` and missing parents; a directory this call creates gets mode 0700.
 // An existing directory keeps its mode: it may be shared on purpose (for example ~/.config).

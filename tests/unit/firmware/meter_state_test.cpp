@@ -5,7 +5,7 @@
 #include <fstream>
 #include <random>
 
-#include "firmware/atomic_file.hpp"
+#include "libsec/private_file.hpp"
 
 using namespace meterd;
 
@@ -61,12 +61,3 @@ TEST_CASE("An empty directory has no state, and a damaged file is an error that 
   std::filesystem::remove_all(directory);
 }
 
-TEST_CASE("Atomic writes leave no temporary file behind and replace the old contents", "[firmware][state]") {
-  const auto directory = fresh_directory();
-  REQUIRE(write_file_atomically(directory / "f", "one"));
-  REQUIRE(write_file_atomically(directory / "f", "two"));
-  CHECK(*read_small_file(directory / "f", 100) == "two");
-  CHECK(std::distance(std::filesystem::directory_iterator(directory), std::filesystem::directory_iterator()) == 1);
-  CHECK_FALSE(write_file_atomically(directory / "missing-dir" / "f", "x"));
-  std::filesystem::remove_all(directory);
-}
