@@ -166,15 +166,7 @@ void Meter::tick() {
   const double now = clock_.now();
   engine_.advance_to(now);
   measurements_ = engine_.measure(now);
-  if (test_mode_) {
-    using proto::model::Point;
-    measurements_[Point::active_energy_delivered] = frozen_energy_.active_energy_delivered_kwh;
-    measurements_[Point::active_energy_received] = frozen_energy_.active_energy_received_kwh;
-    measurements_[Point::reactive_energy_delivered] = frozen_energy_.reactive_energy_delivered_kvarh;
-    measurements_[Point::reactive_energy_received] = frozen_energy_.reactive_energy_received_kvarh;
-    measurements_[Point::apparent_energy_delivered] = frozen_energy_.apparent_energy_delivered_kvah;
-    measurements_[Point::apparent_energy_received] = frozen_energy_.apparent_energy_received_kvah;
-  }
+  if (test_mode_) simulation::put_energy_points(frozen_energy_, measurements_);
   image_.refresh(measurements_, state_);
 }
 

@@ -16,15 +16,6 @@ namespace sec {
 
 namespace {
 
-// `text` in double quotes. Built by appending: GCC 12 warns falsely (-Wrestrict, GCC bug
-// 105329) on "\"" + std::string at -O3.
-std::string quoted(std::string_view text) {
-  std::string result;
-  result.reserve(text.size() + 2);
-  result.append("\"").append(text).append("\"");
-  return result;
-}
-
 constexpr std::string_view k_blanks = " \t";
 constexpr std::string_view k_new_file_header =
     "# meterctl known meters: one \"host:port SHA256:fingerprint\" line per meter.\n"

@@ -9,16 +9,16 @@
 
 namespace sec {
 
-namespace {
-
-// `text` in double quotes. Built by appending: GCC 12 warns falsely (-Wrestrict, GCC bug
-// 105329) on "\"" + std::string at -O3.
+// Built by appending: GCC 12 warns falsely (-Wrestrict, GCC bug 105329) on "\"" + std::string at -O3.
 std::string quoted(std::string_view text) {
   std::string result;
   result.reserve(text.size() + 2);
   result.append("\"").append(text).append("\"");
   return result;
 }
+
+namespace {
+
 
 bool is_ascii_alphanumeric(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');

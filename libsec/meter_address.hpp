@@ -31,4 +31,7 @@ proto::Result<std::string, std::string> canonical_meter_address(std::string_view
 // Whether `host` is an IPv4 or IPv6 address (IPv6 with or without brackets), not a name.
 bool is_ip_address(std::string_view host);
 
+// `text` in double quotes, for error messages that show what the user gave.
+std::string quoted(std::string_view text);
+
 }  // namespace sec

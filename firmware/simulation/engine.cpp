@@ -103,6 +103,16 @@ std::optional<std::string> demand_settings_error(const DemandSettings& settings)
   return std::nullopt;
 }
 
+void put_energy_points(const EngineState& state, proto::model::Measurements& values) {
+  using proto::model::Point;
+  values[Point::active_energy_delivered] = state.active_energy_delivered_kwh;
+  values[Point::active_energy_received] = state.active_energy_received_kwh;
+  values[Point::reactive_energy_delivered] = state.reactive_energy_delivered_kvarh;
+  values[Point::reactive_energy_received] = state.reactive_energy_received_kvarh;
+  values[Point::apparent_energy_delivered] = state.apparent_energy_delivered_kvah;
+  values[Point::apparent_energy_received] = state.apparent_energy_received_kvah;
+}
+
 nlohmann::json to_json(const EngineState& state) {
   nlohmann::json json = nlohmann::json::object();
   for (const auto& [name, field] : k_state_fields) json[name] = state.*field;
@@ -448,12 +458,7 @@ proto::model::Measurements Engine::measure(double unix_time) const {
   }
   values[Point::frequency] = frequency;
 
-  values[Point::active_energy_delivered] = totals_.active_energy_delivered_kwh;
-  values[Point::active_energy_received] = totals_.active_energy_received_kwh;
-  values[Point::reactive_energy_delivered] = totals_.reactive_energy_delivered_kvarh;
-  values[Point::reactive_energy_received] = totals_.reactive_energy_received_kvarh;
-  values[Point::apparent_energy_delivered] = totals_.apparent_energy_delivered_kvah;
-  values[Point::apparent_energy_received] = totals_.apparent_energy_received_kvah;
+  put_energy_points(totals_, values);
   values[Point::active_power_demand] = demand_.active_kw;
   values[Point::reactive_power_demand] = demand_.reactive_kvar;
   values[Point::apparent_power_demand] = demand_.apparent_kva;

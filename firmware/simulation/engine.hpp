@@ -77,6 +77,8 @@ struct EngineState {
 
 // A JSON object with one number per field, named like the field.
 nlohmann::json to_json(const EngineState& state);
+// Writes the six energy registers of `state` into their measurement points.
+void put_energy_points(const EngineState& state, proto::model::Measurements& values);
 // Strict inverse of to_json: not an object, a missing or unknown field, a value that is not
 // a number, negative or not finite are errors, each message naming the field.
 proto::Result<EngineState, std::string> engine_state_from_json(const nlohmann::json& json);
