@@ -13,6 +13,7 @@ class BodyCategory final : public std::error_category {
     switch (static_cast<BodyError>(value)) {
       case BodyError::malformed_cbor: return "body is not well-formed CBOR";
       case BodyError::unsupported_cbor: return "body uses CBOR the protocol excludes (indefinite length, tags)";
+      case BodyError::non_finite_float: return "body has a NaN or infinite number; send null for a missing value";
       case BodyError::invalid_utf8: return "text string is not valid UTF-8";
       case BodyError::too_deep: return "body nested deeper than 16 levels";
       case BodyError::too_many_items: return "body has too many data items";
@@ -55,6 +56,15 @@ bool is_valid_utf8(ByteView text) {
     i += length;
   }
   return true;
+}
+
+// All exponent bits set means infinity or NaN in every IEEE 754 binary width.
+bool is_non_finite_float(unsigned info, std::uint64_t bits) {
+  switch (info) {
+    case 25: return (bits & 0x7C00U) == 0x7C00U;
+    case 26: return (bits & 0x7F800000U) == 0x7F800000U;
+    default: return (bits & 0x7FF0000000000000U) == 0x7FF0000000000000U;
+  }
 }
 
 }  // namespace
@@ -123,6 +133,9 @@ Result<Ok, BodyError> check_cbor(ByteView body) {
       case 7:
         // 20-22: false, true, null; 25-27: floats. Others (simple values, undefined) are excluded.
         if (!(info >= 20 && info <= 22) && !(info >= 25 && info <= 27)) return unexpected(BodyError::unsupported_cbor);
+        // NaN never equals itself, so a message carrying one could not be compared or
+        // round-tripped; a value that is not there is sent as null.
+        if (info >= 25 && is_non_finite_float(info, argument)) return unexpected(BodyError::non_finite_float);
         break;
       default: return unexpected(BodyError::malformed_cbor);
     }

@@ -30,6 +30,7 @@ enum class BodyError {
   missing_field,       // a required field is absent
   wrong_type,          // a field has another type than the message defines
   out_of_range,        // a number or string length outside the message's bounds
+  non_finite_float,    // a NaN or an infinity
 };
 
 const std::error_category& body_category();

@@ -75,6 +75,10 @@ TEST_CASE("CBOR outside the protocol's subset is refused before parsing", "[nati
   CHECK(check_cbor(bytes({0x9B, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF})).error() ==
         BodyError::malformed_cbor);  // an array claiming 2^63 items
   CHECK(check_cbor(bytes({0x1C})).error() == BodyError::malformed_cbor);            // reserved info
+  CHECK(check_cbor(bytes({0xF9, 0x3C, 0x00})));                                     // 1.0 (half)
+  CHECK(check_cbor(bytes({0xF9, 0xFD, 0x31})).error() == BodyError::non_finite_float);  // NaN (half)
+  CHECK(check_cbor(bytes({0xFA, 0x7F, 0x80, 0x00, 0x00})).error() == BodyError::non_finite_float);  // +inf
+  CHECK(check_cbor(bytes({0xFB, 0xFF, 0xF8, 0, 0, 0, 0, 0, 0})).error() == BodyError::non_finite_float);  // NaN
 
   std::vector<std::byte> deep(17, std::byte{0x81});  // [[[[...]]]] 17 deep
   deep.push_back(std::byte{0x00});
