@@ -7,6 +7,8 @@
 #include "cli/exit_codes.hpp"
 #include "cli/modbus_commands.hpp"
 #include "cli/native_commands.hpp"
+#include "cli/security_commands.hpp"
+#include "cli/users_commands.hpp"
 
 namespace cli {
 
@@ -51,6 +53,8 @@ std::unique_ptr<CLI::App> make_app(Context& context) {
   app->add_flag("--no-color", global.no_color, "No colour, even on a terminal (NO_COLOR does the same)");
   add_modbus_commands(*app, context);
   add_native_commands(*app, context);
+  add_security_commands(*app, context);
+  add_users_commands(*app, context);
   allow_global_options_everywhere(*app);
   add_completion_command(*app, context);
   return app;

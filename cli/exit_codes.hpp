@@ -8,6 +8,7 @@ namespace cli {
 enum ExitCode : int {
   exit_ok = 0,
   exit_refused = 1,        // the meter answered with an exception (access, address, value)
+  exit_audit_failed = 1,   // `security audit`: a check of the checklist failed
   exit_usage = 64,         // EX_USAGE: bad command line
   exit_data = 65,          // EX_DATAERR: a value given on the command line does not fit
   exit_unavailable = 69,   // EX_UNAVAILABLE: the meter cannot be reached

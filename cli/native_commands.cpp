@@ -5,28 +5,13 @@
 #include <iostream>
 #include <thread>
 
-#include "cli/meter_config.hpp"
-#include "cli/native_client.hpp"
-#include "cli/password_source.hpp"
+#include "cli/native_session.hpp"
 
 namespace cli {
 
 namespace {
 
-// The vendor's ION protocol port, and the TLS port meterd opens by default.
-constexpr std::uint16_t k_native_port = 7700;
-constexpr std::uint16_t k_secure_port = 7443;
-// The factory account of Legacy security support (vendor's July 2020 what's new).
-constexpr const char* k_factory_user = "User1";
-
-struct NativeOptions {
-  bool secure = false;
-  bool plain = false;
-  std::string user;
-  PasswordOptions password;
-  std::string ca_file;
-  bool accept_new = false;
-
+struct NativeOptions : ConnectionOptions {
   std::vector<std::string> points;
   bool watch = false;
   double interval = 1.0;
@@ -34,56 +19,6 @@ struct NativeOptions {
   std::string time_value;
   std::string mode;
 };
-
-template <typename T>
-T unwrap(proto::Result<T, CommandError> result) {
-  if (!result) throw result.error();
-  return std::move(*result);
-}
-
-struct Session {
-  std::unique_ptr<NativeClient> client;
-  bool logged_in = false;
-};
-
-// Connects; logs in when the operation needs it or a user was given.
-Session open_session(const Context& context, const NativeOptions& options, bool needs_login) {
-  if (options.secure && options.plain) throw CommandError{exit_usage, "--secure and --plain exclude each other"};
-  auto probe = unwrap(resolve_meter(context.global.meter, "secure", k_secure_port));
-  const bool secure = options.secure || (!options.plain && probe.tls.value_or(true));
-  auto endpoint = secure ? probe : unwrap(resolve_meter(context.global.meter, "native", k_native_port));
-  NativeEndpoint target{endpoint.host, endpoint.port, secure, std::nullopt, options.accept_new};
-  if (!options.ca_file.empty()) target.ca_file = options.ca_file;
-  Session session;
-  session.client = unwrap(NativeClient::connect(target, context.timeout()));
-  const std::string user = !options.user.empty() ? options.user : endpoint.user;
-  if (needs_login || !user.empty()) {
-    const std::string login_user = user.empty() ? k_factory_user : user;
-    PasswordOptions password = options.password;
-    if (password.file.empty() && !password.from_stdin) password.file = endpoint.password_file;
-    const auto secret = unwrap(obtain_password(password, login_user, session.client->describe()));
-    const auto login = unwrap(session.client->login(login_user, secret));
-    session.logged_in = true;
-    if (login.default_credential && !context.global.quiet) {
-      std::cerr << "meterctl: warning: " << login_user << " on " << session.client->describe()
-                << " still has the factory default password; change it\n";
-    }
-  }
-  return session;
-}
-
-std::string text_of(const nlohmann::json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_null()) return "";
-  if (value.is_array()) {
-    std::string joined;
-    for (const auto& item : value) joined += (joined.empty() ? "" : " ") + text_of(item);
-    return joined;
-  }
-  return value.dump();
-}
-
-void print(const Context& context, Report report) { print_report(report, context.format(), std::cout, context.color()); }
 
 int run_info(Context& context, const NativeOptions& options) {
   auto session = open_session(context, options, false);
@@ -202,20 +137,9 @@ int run_simple(Context& context, const NativeOptions& options, const std::string
   report.columns = {"field", "value"};
   for (const auto& [key, value] : result.items()) report.rows.push_back({key, text_of(value)});
   report.document = {{"meter", session.client->describe()}, {"result", result}};
-  if (!context.global.quiet || context.format() != OutputFormat::table) print(context, report);
+  print_confirmation(context, report);
   session.client->logout();
   return exit_ok;
-}
-
-void add_connection_options(CLI::App& command, NativeOptions& options) {
-  command.add_flag("--secure", options.secure, "Use the TLS port (the default)");
-  command.add_flag("--plain", options.plain, "Use the plain native port, without TLS");
-  command.add_option("--user", options.user, "User to log in as (default: the named meter's, else User1)");
-  command.add_option("--password-file", options.password.file, "Read the password from the first line of FILE");
-  command.add_flag("--password-stdin", options.password.from_stdin, "Read the password from standard input");
-  command.add_option("--ca-file", options.ca_file, "Verify the meter's certificate against these CA certificates");
-  command.add_flag("--accept-new", options.accept_new,
-                   "Pin a meter seen for the first time without asking (a changed key still fails)");
 }
 
 }  // namespace

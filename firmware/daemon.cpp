@@ -21,11 +21,11 @@
 #include "firmware/modbus_service.hpp"
 #include "firmware/servers/modbus_rtu_server.hpp"
 #include "firmware/native_service.hpp"
+#include "firmware/password_worker.hpp"
 #include "firmware/servers/modbus_tcp_server.hpp"
 #include "firmware/servers/native_server.hpp"
 #include "firmware/state_writer.hpp"
 #include "libproto/transport/serial_port.hpp"
-#include "libsec/credentials.hpp"
 #include "libsec/device_certificate.hpp"
 #include "libsec/private_file.hpp"
 #include "libsec/session_store.hpp"
@@ -60,7 +60,8 @@ struct Options {
   int modbus_port = k_default_modbus_port;
   int native_port = k_default_native_port;
   int secure_port = k_default_secure_port;
-  int session_idle_timeout = static_cast<int>(sec::k_default_idle_timeout.count());
+  int session_idle_timeout = 0;  // 0: the meter's configured session timeout
+  std::string password_hashing;
   int max_sessions = static_cast<int>(sec::k_default_max_sessions);
   bool no_native = false;
   bool no_secure = false;
@@ -107,7 +108,6 @@ struct RunningMeter {
   std::unique_ptr<Meter> meter;
   std::unique_ptr<ModbusService> modbus;
   std::unique_ptr<ModbusTcpServer> modbus_tcp;
-  std::unique_ptr<sec::FactoryCredentials> credentials;
   std::unique_ptr<sec::SessionStore> sessions;
   std::unique_ptr<NativeService> native;
   std::unique_ptr<NativeServer> native_plain;
@@ -177,7 +177,8 @@ void schedule(asio::steady_timer& timer, std::chrono::milliseconds period, std::
 }
 
 // Opens each meter's TLS port with its own device certificate (created on first start).
-int start_secure_ports(asio::io_context& io, const Options& options, std::vector<RunningMeter>& meters) {
+int start_secure_ports(asio::io_context& io, const Options& options, std::vector<RunningMeter>& meters,
+                       PasswordWorker& worker) {
   auto acceptors = listen_consecutive(io, options.bind, static_cast<std::uint16_t>(options.secure_port), options.fleet);
   if (!acceptors) {
     log::error("native.listen_failed", {{"error", acceptors.error()}, {"tls", "yes"}});
@@ -197,7 +198,7 @@ int start_secure_ports(asio::io_context& io, const Options& options, std::vector
       return exit_config;
     }
     running.native_secure =
-        std::make_unique<NativeServer>(std::move((*acceptors)[i]), *running.native, std::move(*context));
+        std::make_unique<NativeServer>(std::move((*acceptors)[i]), *running.native, worker, std::move(*context));
     running.native_secure->start();
     log::info("native.listening", {{"serial", serial},
                                    {"address", options.bind},
@@ -247,6 +248,8 @@ int serve(const Options& options) {
   }
 
   asio::io_context io(1);
+  // After io and before the meters: joined before io goes, after the servers using it.
+  PasswordWorker worker;
   std::vector<RunningMeter> meters;
   for (int index = 0; index < options.fleet; ++index) {
     MeterSetup setup{.state_dir = options.state_dir,
@@ -256,7 +259,10 @@ int serve(const Options& options) {
                      .scenario = *scenario,
                      .seed = options.seed + static_cast<std::uint64_t>(index),
                      .modbus_access = sec::parse_modbus_access(options.modbus_access),
-                     .modbus_unit_id = std::nullopt};
+                     .modbus_unit_id = std::nullopt,
+                     .password_hashing = std::nullopt};
+    if (options.password_hashing == "fleet") setup.password_hashing = sec::PasswordHashing{sec::k_fleet_scrypt, true};
+    if (options.password_hashing == "owasp") setup.password_hashing = sec::PasswordHashing{sec::k_default_scrypt, false};
     if (options.fleet > 1) {
       char name[32];
       std::snprintf(name, sizeof name, "meter-%03d", index + 1);
@@ -292,11 +298,19 @@ int serve(const Options& options) {
   }
 
   for (auto& running : meters) {
-    running.credentials = std::make_unique<sec::FactoryCredentials>();
-    running.sessions =
-        std::make_unique<sec::SessionStore>(session_clock(), std::chrono::seconds(options.session_idle_timeout),
-                                            static_cast<std::size_t>(options.max_sessions));
-    running.native = std::make_unique<NativeService>(*running.meter, *running.credentials, *running.sessions);
+    if (options.session_idle_timeout != 0 &&
+        running.meter->security().session_timeout.count() != options.session_idle_timeout) {
+      auto config = running.meter->security();
+      config.session_timeout = std::chrono::seconds(options.session_idle_timeout);
+      if (auto saved = running.meter->replace_security(std::move(config)); !saved) {
+        log::error("config.session_timeout_invalid", {{"error", saved.error()}});
+        return exit_config;
+      }
+    }
+    running.sessions = std::make_unique<sec::SessionStore>(session_clock(), running.meter->security().session_timeout,
+                                                           static_cast<std::size_t>(options.max_sessions));
+    running.native =
+        std::make_unique<NativeService>(*running.meter, *running.sessions, session_clock(), !options.no_native);
   }
   if (!options.no_native) {
     auto native_acceptors =
@@ -307,7 +321,7 @@ int serve(const Options& options) {
     }
     for (std::size_t i = 0; i < meters.size(); ++i) {
       auto& running = meters[i];
-      running.native_plain = std::make_unique<NativeServer>(std::move((*native_acceptors)[i]), *running.native, nullptr);
+      running.native_plain = std::make_unique<NativeServer>(std::move((*native_acceptors)[i]), *running.native, worker, nullptr);
       running.native_plain->start();
       log::info("native.listening", {{"serial", running.meter->state().serial_number},
                                      {"address", options.bind},
@@ -316,7 +330,7 @@ int serve(const Options& options) {
     }
   }
   if (!options.no_secure) {
-    if (auto started = start_secure_ports(io, options, meters); started != exit_ok) return started;
+    if (auto started = start_secure_ports(io, options, meters, worker); started != exit_ok) return started;
   }
 
   std::unique_ptr<ModbusRtuServer> rtu;
@@ -408,9 +422,13 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   app.add_option("--session-idle-timeout", options.session_idle_timeout,
-                 "Seconds a native protocol session may stay unused before it ends")
-      ->check(CLI::Range(10, 86400))
-      ->capture_default_str();
+                 "Seconds a native protocol session may stay unused before it ends; stored as the meter's "
+                 "session timeout (default: the stored setting, 300 when new)")
+      ->check(CLI::Range(30, 86400));
+  app.add_option("--password-hashing", options.password_hashing,
+                 "Password hashing cost: owasp (scrypt N=2^17 r=8 p=1) or fleet (N=2^12, for large virtual "
+                 "fleets; stored, and reported by security audit) (default: the stored setting, owasp when new)")
+      ->check(CLI::IsMember({"owasp", "fleet"}));
   app.add_option("--max-sessions", options.max_sessions,
                  "Most native protocol sessions (logins) a meter holds at once; further logins get busy")
       ->check(CLI::Range(1, 100000))

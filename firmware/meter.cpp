@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "firmware/log.hpp"
+#include "firmware/meter_security.hpp"
 #include "firmware/state_writer.hpp"
 
 namespace meterd {
@@ -81,6 +82,44 @@ proto::Result<LockHandle, std::string> lock_state_directory(const std::filesyste
   return held;
 }
 
+// Settings that change what the meter bills; revenue lock freezes them for every protocol
+// (seed 004: "Revenue-lock the meter ... before putting the meter into service").
+bool is_revenue_setting(ConfigSetting setting) { return setting != ConfigSetting::time_sync_enabled; }
+
+// A new meter gets the factory configuration; a store from before hashing is hashed now.
+proto::Result<proto::Ok, std::string> prepare_security(MeterState& state, const sec::SecurityLimits& limits,
+                                                       const std::optional<sec::PasswordHashing>& hashing,
+                                                       const std::filesystem::path& directory,
+                                                       std::vector<std::string>& notes) {
+  const auto where = [&](const std::string& what) {
+    return directory.string() + ": security configuration: " + what;
+  };
+  if (state.security_missing) {
+    const auto chosen = hashing.value_or(sec::PasswordHashing{});
+    auto hash = sec::hash_password(sec::k_factory_password, chosen.params);
+    if (!hash) return proto::unexpected(where(std::string(sec::to_string(hash.error()))));
+    state.security = sec::factory_security_config(limits, std::move(*hash));
+    state.security.hashing = chosen;
+    state.security_missing = false;
+    notes.push_back("factory security configuration created");
+  } else if (hashing && *hashing != state.security.hashing) {
+    state.security.hashing = *hashing;
+    notes.push_back("password hashing set to " + sec::describe(hashing->params));
+  }
+  for (const auto& [name, password] : state.clear_passwords) {
+    auto hash = sec::hash_password(password, state.security.hashing.params);
+    if (!hash) return proto::unexpected(where(std::string(sec::to_string(hash.error()))));
+    if (auto* user = state.security.find_user(name)) {
+      user->password_hash = std::move(*hash);
+      user->default_credential = password == sec::k_factory_password;
+    }
+    notes.push_back("clear-text password of " + name + " hashed");
+  }
+  state.clear_passwords.clear();
+  if (auto valid = sec::validate(state.security, limits); !valid) return proto::unexpected(where(valid.error()));
+  return proto::Ok{};
+}
+
 }  // namespace
 
 Meter::~Meter() {
@@ -108,6 +147,7 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
     state.firmware = setup.firmware.value_or(setup.model.latest_firmware().version);
     state.shipped_firmware = state.firmware;
     state.settings = default_settings();
+    state.security_missing = true;
   } else {
     state = std::move(**loaded);
     if (state.model != setup.model.name) {
@@ -133,9 +173,23 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
   auto capabilities = setup.model.capabilities(state.feature_set, state.firmware, state.shipped_firmware);
   if (!capabilities) return proto::unexpected(capabilities.error());
 
+  auto limits = security_limits_for(setup.model, *capabilities);
+  std::vector<std::string> security_notes;
+  if (auto prepared = prepare_security(state, limits, setup.password_hashing, setup.state_dir, security_notes);
+      !prepared) {
+    return proto::unexpected(prepared.error());
+  }
+  auto events = SecurityEventLog::open(setup.state_dir);
+  if (!events) return proto::unexpected(events.error());
+
   auto meter = std::unique_ptr<Meter>(new Meter(std::move(setup), std::move(state), std::move(*capabilities)));
   meter->lock_fd_ = lock->release();
+  meter->security_limits_ = std::move(limits);
+  meter->security_events_.emplace(std::move(*events));
   if (auto saved = meter->save(); !saved) return proto::unexpected(saved.error());
+  for (const auto& note : security_notes) {
+    meter->record_security_event(sec::SecurityEventType::security_configuration_change, EventSource{}, note);
+  }
   log::info(fresh ? "meter.created" : "meter.loaded",
             {{"serial", meter->state_.serial_number},
              {"model", meter->state_.model},
@@ -238,11 +292,63 @@ proto::Result<proto::Ok, std::string> Meter::save() { return state_writer().save
 
 void Meter::save_in_background() { state_writer().save_later(state_dir_, snapshot()); }
 
+proto::Result<proto::Ok, std::string> Meter::set_modbus_unit_id(std::uint8_t unit_id) {
+  if (unit_id < 1 || unit_id > 247) return proto::unexpected(std::string("a Modbus unit id is 1 to 247"));
+  MeterState updated = snapshot();
+  updated.modbus_unit_id = unit_id;
+  if (auto saved = state_writer().save_now(state_dir_, updated); !saved) return proto::unexpected(saved.error());
+  state_ = std::move(updated);
+  modbus_unit_id_ = unit_id;
+  return proto::Ok{};
+}
+
+sec::MeterSecuritySettings Meter::security_settings() const {
+  return {modbus_access_, state_.setting(ConfigSetting::time_sync_enabled) != 0};
+}
+
+proto::Result<proto::Ok, std::string> Meter::replace_security(sec::SecurityConfig next,
+                                                             std::optional<sec::MeterSecuritySettings> settings) {
+  if (auto valid = sec::validate(next, security_limits_); !valid) return proto::unexpected(valid.error());
+  MeterState updated = snapshot();
+  updated.security = std::move(next);
+  if (settings) {
+    updated.modbus_access = settings->modbus_access;
+    updated.set(ConfigSetting::time_sync_enabled, settings->time_sync ? 1 : 0);
+  }
+  if (auto saved = state_writer().save_now(state_dir_, updated); !saved) return proto::unexpected(saved.error());
+  state_ = std::move(updated);
+  if (settings) modbus_access_ = settings->modbus_access;
+  image_.refresh(measurements_, state_);
+  return proto::Ok{};
+}
+
+void Meter::record_security_event(sec::SecurityEventType type, const EventSource& source, std::string detail) {
+  const auto priority = state_.security.priorities.of(type);
+  if (!sec::is_recorded(priority) || !security_events_) return;
+  sec::SecurityEventRecord record;
+  record.time = clock_.now();
+  record.user = source.user;
+  record.protocol = source.protocol;
+  record.connection = source.connection;
+  record.type = type;
+  record.priority = priority;
+  record.detail = std::move(detail);
+  if (auto appended = security_events_->append(std::move(record)); !appended) {
+    log::warning("security.event_log_failed", {{"serial", state_.serial_number}, {"reason", appended.error()}});
+  }
+}
+
 proto::Result<proto::Ok, SettingsError> Meter::apply_settings(
     const std::vector<std::pair<ConfigSetting, std::int64_t>>& values) {
   MeterState updated = state_;
   for (const auto& [setting, value] : values) {
     const auto& setting_info = proto::model::info(setting);
+    if (state_.security.options.revenue_lock && is_revenue_setting(setting) && value != state_.setting(setting)) {
+      return proto::unexpected(SettingsError{SettingsError::revenue_locked,
+                                             std::string(setting_info.name) +
+                                                 " is revenue-locked on this meter; a Security Config user must "
+                                                 "lift the revenue lock first"});
+    }
     if (value < setting_info.min || value > setting_info.max) {
       return proto::unexpected(SettingsError{SettingsError::invalid_value,
                                              std::string(setting_info.name) + " must lie between " +

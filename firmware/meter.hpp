@@ -12,11 +12,13 @@
 #include "firmware/meter_clock.hpp"
 #include "firmware/meter_state.hpp"
 #include "firmware/register_image.hpp"
+#include "firmware/security_event_log.hpp"
 #include "firmware/simulation/engine.hpp"
 #include "firmware/simulation/scenario.hpp"
 #include "libproto/model/device_model.hpp"
 #include "libproto/model/register_map.hpp"
 #include "libproto/result.hpp"
+#include "libsec/security_document.hpp"
 
 namespace meterd {
 
@@ -31,10 +33,19 @@ struct MeterSetup {
   std::uint64_t seed = 1;
   std::optional<sec::ModbusAccess> modbus_access;
   std::optional<std::uint8_t> modbus_unit_id;
+  // Password hashing cost; a meter created without it uses the OWASP default.
+  std::optional<sec::PasswordHashing> password_hashing;
+};
+
+// Who caused a security event and over what; "meter" for the meter itself.
+struct EventSource {
+  std::string user;
+  std::string protocol = "meter";
+  std::string connection = "local";
 };
 
 struct SettingsError {
-  enum Kind { invalid_value, storage_failed } kind;
+  enum Kind { invalid_value, storage_failed, revenue_locked } kind;
   std::string message;
 };
 
@@ -76,6 +87,20 @@ class Meter {
   // Energy counted since test mode began (zero outside test mode), in the energy points' units.
   simulation::EngineState test_energy() const;
 
+  // Comm Config: the Modbus unit id the meter answers to; saved before this returns.
+  proto::Result<proto::Ok, std::string> set_modbus_unit_id(std::uint8_t unit_id);
+
+  const sec::SecurityConfig& security() const { return state_.security; }
+  const sec::SecurityLimits& security_limits() const { return security_limits_; }
+  sec::MeterSecuritySettings security_settings() const;
+  // Replaces the security configuration (and the Modbus access and time sync options it
+  // is shown with) all at once: validated, saved, then in force; or none of it.
+  proto::Result<proto::Ok, std::string> replace_security(sec::SecurityConfig next,
+                                                         std::optional<sec::MeterSecuritySettings> settings = std::nullopt);
+  // Writes an event to the cybersecurity event log when its priority says so.
+  void record_security_event(sec::SecurityEventType type, const EventSource& source, std::string detail);
+  const SecurityEventLog& security_events() const { return *security_events_; }
+
   // Applies configuration values together or not at all; the state is saved before
   // this returns. The error names the rule a value broke, or why saving failed.
   proto::Result<proto::Ok, SettingsError> apply_settings(
@@ -95,6 +120,8 @@ class Meter {
   simulation::Engine engine_;
   proto::model::Measurements measurements_;
   sec::ModbusAccess modbus_access_;
+  sec::SecurityLimits security_limits_;
+  std::optional<SecurityEventLog> security_events_;
   std::uint8_t modbus_unit_id_;
   int lock_fd_ = -1;  // flock on the state directory, held while the meter runs
   double started_at_ = MeterClock::wall_now();

@@ -93,6 +93,14 @@ proto::Result<MeterState, std::string> parse_meter_state(std::string_view text, 
     auto energy = simulation::engine_state_from_json(document.at("energy"));
     if (!energy) return proto::unexpected(state_error(file, "energy: " + energy.error()));
     state.energy = *energy;
+    if (!document.contains("security")) {
+      state.security_missing = true;
+    } else {
+      auto security = sec::security_config_from_json(document.at("security"));
+      if (!security) return proto::unexpected(state_error(file, security.error()));
+      state.security = std::move(security->config);
+      state.clear_passwords = std::move(security->clear_passwords);
+    }
     return state;
   } catch (const json::exception& e) {
     return proto::unexpected(state_error(file, std::string("missing or mistyped field (") + e.what() + ")"));
@@ -123,6 +131,7 @@ proto::Result<proto::Ok, std::string> save_meter_state(const std::filesystem::pa
       {"settings", settings},
       {"energy", simulation::to_json(state.energy)},
       {"clock_offset_s", state.clock_offset_s},
+      {"security", sec::to_json(state.security)},
   };
   return sec::write_private_file_atomically(directory / k_state_file_name, document.dump(2) + "\n");
 }

@@ -8,12 +8,15 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "firmware/simulation/engine.hpp"
 #include "libproto/model/register_map.hpp"
 #include "libproto/model/version.hpp"
 #include "libproto/result.hpp"
 #include "libsec/modbus_access.hpp"
+#include "libsec/security_config.hpp"
 
 namespace meterd {
 
@@ -35,6 +38,14 @@ struct MeterState {
   std::array<std::int64_t, proto::model::k_config_setting_count> settings{};
   simulation::EngineState energy;
   double clock_offset_s = 0.0;  // meter clock minus host clock, after a time set
+  // Users, hashed passwords, modes and options. Kept in this file so that a security
+  // change and the state it goes with are replaced together, or not at all.
+  sec::SecurityConfig security;
+  // Load-time facts, not stored: a state from before security was kept (the meter
+  // starts from the factory configuration), and clear-text passwords of a store from
+  // before hashing, which the meter hashes and saves at once.
+  bool security_missing = false;
+  std::vector<std::pair<std::string, std::string>> clear_passwords;
 
   std::int64_t setting(proto::model::ConfigSetting which) const { return settings[static_cast<std::size_t>(which)]; }
   void set(proto::model::ConfigSetting which, std::int64_t value) { settings[static_cast<std::size_t>(which)] = value; }

@@ -149,7 +149,12 @@ std::size_t ModbusService::handle(proto::codec::ByteView request_pdu, proto::cod
       })) {
     return exception(function, ExceptionCode::illegal_data_address, response);
   }
-  if (auto applied = meter_.apply_settings(settings_from_words(*entries, words)); !applied) {
+  const auto settings = settings_from_words(*entries, words);
+  if (auto applied = meter_.apply_settings(settings); !applied) {
+    if (applied.error().kind == SettingsError::revenue_locked) {
+      log::info("modbus.write_refused", {{"serial", meter_.state().serial_number}, {"reason", applied.error().message}});
+      return exception(function, ExceptionCode::illegal_function, response);
+    }
     const bool invalid = applied.error().kind == SettingsError::invalid_value;
     if (invalid) {
       log::info("modbus.write_refused", {{"serial", meter_.state().serial_number}, {"reason", applied.error().message}});
@@ -160,6 +165,11 @@ std::size_t ModbusService::handle(proto::codec::ByteView request_pdu, proto::cod
     return exception(function, invalid ? ExceptionCode::illegal_data_value : ExceptionCode::server_device_failure,
                      response);
   }
+  std::string changed;
+  for (const auto& [setting, value] : settings) {
+    changed += (changed.empty() ? "" : ", ") + std::string(proto::model::info(setting).name) + "=" + std::to_string(value);
+  }
+  meter_.record_security_event(sec::SecurityEventType::configuration_change, EventSource{"", "modbus", ""}, changed);
   if (std::holds_alternative<modbus::WriteSingleRegisterRequest>(*decoded)) {
     return *modbus::encode_write_single_response(address, words.front(), response);
   }

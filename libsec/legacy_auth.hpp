@@ -23,7 +23,7 @@ inline constexpr std::size_t k_max_legacy_password_length = 6;
 // fewer but more than 6 bytes is refused, which fails closed (it can still log in).
 //
 // Note that the factory account's legacy password may have up to 8 digits (seed 004,
-// "Legacy security support", see credentials.hpp); one of 7 or 8 digits also needs a
+// "Legacy security support", see security_config.hpp); one of 7 or 8 digits also needs a
 // session.
 bool legacy_password_allowed(std::string_view password);
 

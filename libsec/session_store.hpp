@@ -156,6 +156,8 @@ class SessionStore {
 
   std::size_t size() const { return sessions_.size(); }
   std::chrono::seconds idle_timeout() const { return idle_timeout_; }
+  // A changed security configuration applies to open sessions from their next request.
+  void set_idle_timeout(std::chrono::seconds idle_timeout) { idle_timeout_ = idle_timeout; }
   std::size_t max_sessions() const { return max_sessions_; }
 
  private:

@@ -75,12 +75,14 @@ namespace {
 template <typename Stream>
 class Connection : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  Connection(Stream stream, asio::ip::address peer, NativeService& service, const NativeServerLimits& limits,
+  Connection(Stream stream, asio::ip::address peer, NativeService& service, PasswordWorker& worker,
+             const NativeServerLimits& limits,
              std::weak_ptr<NativeServer::Registry> registry, bool secure)
       : stream_(std::move(stream)),
         deadline_(stream_.get_executor()),
         peer_(std::move(peer)),
         service_(service),
+        worker_(worker),
         limits_(limits),
         registry_(std::move(registry)) {
     state_.id = sec::ConnectionId{g_next_connection_id++};
@@ -138,8 +140,42 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     });
   }
 
+  // Queues a reply, or hands deferred work to the password worker; false while an
+  // answer is outstanding, so requests on one connection are answered in order.
+  bool deliver(NativeOutcome outcome, std::uint32_t request_id) {
+    if (auto* reply = std::get_if<NativeReply>(&outcome)) {
+      queue(*reply);
+      return true;
+    }
+    auto deferred = std::get<DeferredReply>(std::move(outcome));
+    waiting_ = true;
+    auto executor = stream_.get_executor();
+    auto self = this->shared_from_this();
+    auto work = std::move(deferred.work);
+    auto finish = std::move(deferred.finish);
+    const bool accepted = worker_.submit([self, executor, work = std::move(work), finish, request_id]() mutable {
+      work();
+      asio::post(executor, [self, finish = std::move(finish), request_id]() mutable {
+        self->waiting_ = false;
+        // The outcome counts (a failed login, a change) even if the client has gone.
+        auto next = finish(self->state_);
+        if (self->closed_) return;
+        if (self->deliver(std::move(next), request_id)) {
+          self->flush();
+          self->process_input();
+        }
+      });
+    });
+    if (!accepted) {
+      waiting_ = false;
+      queue(NativeService::busy(request_id));
+      return true;
+    }
+    return false;
+  }
+
   void read_more() {
-    if (closed_ || reading_ || closing_after_write_) return;
+    if (closed_ || reading_ || closing_after_write_ || waiting_) return;
     if (pending_.size() > limits_.max_pending_output) return;  // resumes once the client reads
     if (filled_ == input_.size()) input_.resize(std::min(input_.size() * 2, native::k_max_frame_size));
     reading_ = true;
@@ -158,7 +194,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
   void process_input() {
     std::size_t offset = 0;
-    while (!closed_ && !closing_after_write_) {
+    while (!closed_ && !closing_after_write_ && !waiting_) {
       const auto view = proto::codec::ByteView(input_.data() + offset, filled_ - offset);
       auto frame = native::decode_frame(view);
       if (!frame) {
@@ -174,9 +210,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         queue(NativeService::frame_error(frame.error()));
         break;
       }
-      queue(service_.handle(state_, frame->header, frame->body));
+      const auto request_id = frame->header.request_id;
+      auto outcome = service_.handle(state_, frame->header, frame->body);
       offset += frame->consumed;
       if (state_.greeted) arm_deadline(limits_.idle_timeout);
+      if (!deliver(std::move(outcome), request_id)) break;  // later frames wait for this answer
     }
     if (offset > 0) {
       std::copy(input_.begin() + static_cast<std::ptrdiff_t>(offset),
@@ -223,6 +261,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   asio::steady_timer deadline_;
   asio::ip::address peer_;
   NativeService& service_;
+  PasswordWorker& worker_;
   NativeServerLimits limits_;
   std::weak_ptr<NativeServer::Registry> registry_;
   NativeConnection state_;
@@ -232,17 +271,19 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   std::vector<std::byte> in_flight_;
   bool reading_ = false;
   bool writing_ = false;
+  bool waiting_ = false;  // deferred work of a request is on the password worker
   bool closed_ = false;
   bool closing_after_write_ = false;
 };
 
 }  // namespace
 
-NativeServer::NativeServer(tcp::acceptor acceptor, NativeService& service, std::shared_ptr<ssl::context> tls,
-                           NativeServerLimits limits)
+NativeServer::NativeServer(tcp::acceptor acceptor, NativeService& service, PasswordWorker& worker,
+                           std::shared_ptr<ssl::context> tls, NativeServerLimits limits)
     : acceptor_(std::move(acceptor)),
       retry_timer_(acceptor_.get_executor()),
       service_(service),
+      worker_(worker),
       tls_(std::move(tls)),
       limits_(limits),
       port_(acceptor_.local_endpoint().port()),
@@ -285,12 +326,12 @@ void NativeServer::accept_next() {
       socket.set_option(tcp::no_delay(true), endpoint_error);
       if (tls_) {
         auto connection = std::make_shared<Connection<ssl::stream<tcp::socket>>>(
-            ssl::stream<tcp::socket>(std::move(socket), *tls_), peer, service_, limits_, registry, true);
+            ssl::stream<tcp::socket>(std::move(socket), *tls_), peer, service_, worker_, limits_, registry, true);
         registry->add(peer, connection);
         connection->start();
       } else {
         auto connection =
-            std::make_shared<Connection<tcp::socket>>(std::move(socket), peer, service_, limits_, registry, false);
+            std::make_shared<Connection<tcp::socket>>(std::move(socket), peer, service_, worker_, limits_, registry, false);
         registry->add(peer, connection);
         connection->start();
       }

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "firmware/native_service.hpp"
+#include "firmware/password_worker.hpp"
 #include "libproto/transport/asio.hpp"
 
 #include <boost/asio/ssl.hpp>
@@ -30,7 +31,7 @@ struct NativeServerLimits {
 class NativeServer {
  public:
   // `tls` null: the plain port.
-  NativeServer(boost::asio::ip::tcp::acceptor acceptor, NativeService& service,
+  NativeServer(boost::asio::ip::tcp::acceptor acceptor, NativeService& service, PasswordWorker& worker,
                std::shared_ptr<boost::asio::ssl::context> tls, NativeServerLimits limits = {});
   ~NativeServer();
 
@@ -47,6 +48,7 @@ class NativeServer {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_timer_;
   NativeService& service_;
+  PasswordWorker& worker_;
   std::shared_ptr<boost::asio::ssl::context> tls_;
   NativeServerLimits limits_;
   std::uint16_t port_;

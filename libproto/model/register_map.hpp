@@ -50,6 +50,13 @@ inline constexpr ConfigSettingInfo k_config_settings[] = {
 inline constexpr std::size_t k_config_setting_count = std::size(k_config_settings);
 
 const ConfigSettingInfo& info(ConfigSetting setting);
+// The setting with this name, or null.
+inline const ConfigSettingInfo* find_config_setting(std::string_view name) {
+  for (const auto& setting : k_config_settings) {
+    if (setting.name == name) return &setting;
+  }
+  return nullptr;
+}
 
 enum class RegisterSource {
   measurement,       // a point of the point table

@@ -19,7 +19,8 @@ meterd::Meter& shared_meter() {
       if (file.name == "steady-state.yaml") scenario = *meterd::simulation::load_scenario(file.contents, file.name);
     }
     meterd::MeterSetup setup{directory, *proto::model::find_device_model("ION7400"), std::nullopt, std::nullopt,
-                             scenario, 1, sec::ModbusAccess::read_only, std::nullopt};
+                             scenario, 1, sec::ModbusAccess::read_only, std::nullopt,
+                             sec::PasswordHashing{sec::k_fleet_scrypt, true}};
     auto opened = meterd::Meter::open(std::move(setup));
     if (!opened) std::abort();
     return std::move(*opened);

@@ -35,7 +35,8 @@ simulation::Scenario default_scenario() {
 std::unique_ptr<Meter> open_meter(const std::filesystem::path& directory, sec::ModbusAccess access,
                                   const char* firmware = "4.6.0") {
   MeterSetup setup{directory, *proto::model::find_device_model("ION7400"), std::nullopt,
-                   proto::model::Version::parse(firmware), default_scenario(), 7, access, std::nullopt};
+                   proto::model::Version::parse(firmware), default_scenario(), 7, access, std::nullopt,
+                   sec::PasswordHashing{sec::k_fleet_scrypt, true}};
   auto meter = Meter::open(std::move(setup));
   INFO((meter ? "" : meter.error()));
   REQUIRE(meter);
@@ -216,7 +217,7 @@ TEST_CASE("A meter on a rollback floor version or later is never downgraded", "[
   open_meter(directory.path, sec::ModbusAccess::read_only, "4.6.0");
   for (const auto& older : {proto::model::Version{4, 0, 0}, proto::model::Version{3, 0, 0}}) {
     MeterSetup setup{directory.path, *proto::model::find_device_model("ION7400"), std::nullopt,
-                     older, default_scenario(), 7, std::nullopt, std::nullopt};
+                     older, default_scenario(), 7, std::nullopt, std::nullopt, sec::PasswordHashing{sec::k_fleet_scrypt, true}};
     const auto refused = Meter::open(std::move(setup));
     REQUIRE_FALSE(refused);
     CHECK_THAT(refused.error(), Catch::Contains("cannot be downgraded"));
@@ -230,7 +231,7 @@ TEST_CASE("A state directory serves one meter at a time", "[firmware][state]") {
   TemporaryDirectory directory;
   auto first = open_meter(directory.path, sec::ModbusAccess::read_only);
   MeterSetup setup{directory.path, *proto::model::find_device_model("ION7400"), std::nullopt,
-                   std::nullopt, default_scenario(), 7, std::nullopt, std::nullopt};
+                   std::nullopt, default_scenario(), 7, std::nullopt, std::nullopt, sec::PasswordHashing{sec::k_fleet_scrypt, true}};
   const auto second = Meter::open(std::move(setup));
   REQUIRE_FALSE(second);
   CHECK_THAT(second.error(), Catch::Contains("in use by another meterd"));
@@ -254,7 +255,7 @@ TEST_CASE("A write the meter cannot store answers server device failure", "[firm
 TEST_CASE("Feature set names are stored in the model's spelling", "[firmware][state]") {
   TemporaryDirectory directory;
   MeterSetup setup{directory.path, *proto::model::find_device_model("ION7400"), std::string("essential"),
-                   std::nullopt, default_scenario(), 7, std::nullopt, std::nullopt};
+                   std::nullopt, default_scenario(), 7, std::nullopt, std::nullopt, sec::PasswordHashing{sec::k_fleet_scrypt, true}};
   const auto meter = Meter::open(std::move(setup));
   REQUIRE(meter);
   CHECK((*meter)->state().feature_set == "Essential");

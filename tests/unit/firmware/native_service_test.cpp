@@ -20,7 +20,6 @@ struct Fixture {
   std::filesystem::path directory;
   std::unique_ptr<Meter> meter;
   sec::ManualClock clock;
-  sec::FactoryCredentials credentials;
   sec::SessionStore sessions{clock, std::chrono::minutes(5)};
   std::unique_ptr<NativeService> service;
   std::uint32_t next_id = 1;
@@ -33,11 +32,11 @@ struct Fixture {
       if (file.name == "steady-state.yaml") scenario = *simulation::load_scenario(file.contents, file.name);
     }
     MeterSetup setup{directory, *proto::model::find_device_model("ION7400"), std::nullopt, std::nullopt,
-                     scenario, 1, std::nullopt, std::nullopt};
+                     scenario, 1, std::nullopt, std::nullopt, sec::PasswordHashing{sec::k_fleet_scrypt, true}};
     auto opened = Meter::open(std::move(setup));
     REQUIRE(opened);
     meter = std::move(*opened);
-    service = std::make_unique<NativeService>(*meter, credentials, sessions);
+    service = std::make_unique<NativeService>(*meter, sessions, clock, true);
   }
   ~Fixture() {
     service.reset();
@@ -49,8 +48,15 @@ struct Fixture {
     const auto body = native::encode_body(native::to_body(message));
     native::FrameHeader header{native::k_protocol_version, native::message_type(message), next_id++,
                                static_cast<std::uint32_t>(body.size())};
-    return service->handle(connection, header,
-                           proto::codec::ByteView(reinterpret_cast<const std::byte*>(body.data()), body.size()));
+    auto outcome = service->handle(connection, header,
+                                   proto::codec::ByteView(reinterpret_cast<const std::byte*>(body.data()), body.size()));
+    // What the server's password worker would do, in line.
+    while (auto* deferred = std::get_if<DeferredReply>(&outcome)) {
+      deferred->work();
+      auto finish = std::move(deferred->finish);
+      outcome = finish(connection);
+    }
+    return std::get<NativeReply>(outcome);
   }
 
   NativeConnection greeted(std::uint64_t id) {
