@@ -11,8 +11,8 @@
 _meterctl_command() {
   case $1 in
     '')
-      _meterctl_subcommands=' modbus info read time demand test-mode completion '
-      _meterctl_offered='modbus info read time demand test-mode'
+      _meterctl_subcommands=' modbus info read time demand test-mode security users completion '
+      _meterctl_offered='modbus info read time demand test-mode security users'
       _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
       _meterctl_valued=' -m --meter -o --output --timeout '
       ;;
@@ -112,6 +112,126 @@ _meterctl_command() {
       _meterctl_options='-h --help --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
       _meterctl_valued=' --user --password-file --ca-file -m --meter -o --output --timeout '
       ;;
+    'security')
+      _meterctl_subcommands=' show mode policy lockout session-timeout options audit events export apply '
+      _meterctl_offered='show mode policy lockout session-timeout options audit events export apply'
+      _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' -m --meter -o --output --timeout '
+      ;;
+    'security show')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'security mode')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'security policy')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --complexity --min-length --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --complexity --min-length --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'security lockout')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --protocol --attempts --window --duration --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --protocol --attempts --window --duration --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'security session-timeout')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'security options')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --web-server --web-server-programming --front-panel-programming --modbus-access --time-sync --revenue-lock --ssh --sftp --telnet --ftp --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --web-server --web-server-programming --front-panel-programming --modbus-access --time-sync --revenue-lock --ssh --sftp --telnet --ftp --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'security audit')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'security events')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --after --limit --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --after --limit --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'security export')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --out --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --out --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'security apply')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'users')
+      _meterctl_subcommands=' list add remove passwd grant revoke unlock lockouts '
+      _meterctl_offered='list add remove passwd grant revoke unlock lockouts'
+      _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' -m --meter -o --output --timeout '
+      ;;
+    'users list')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'users add')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --grant --password-file --password-stdin --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --grant --password-file --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'users remove')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'users passwd')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --password-file --password-stdin --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --password-file --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'users grant')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'users revoke')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'users unlock')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'users lockouts')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
     'completion')
       _meterctl_subcommands=''
       _meterctl_offered=''
@@ -145,6 +265,27 @@ _meterctl_option_value() {
     *':--user') _meterctl_files ;;
     *':--password-file') _meterctl_files ;;
     *':--ca-file') _meterctl_files ;;
+    *':--login-password-file') _meterctl_files ;;
+    *':--complexity') mapfile -t COMPREPLY < <(compgen -W 'none nerc-cip-007-5 ieee-1686-2013' -- "$cur") ;;
+    *':--min-length') COMPREPLY=() ;;
+    *':--protocol') mapfile -t COMPREPLY < <(compgen -W 'native web' -- "$cur") ;;
+    *':--attempts') COMPREPLY=() ;;
+    *':--window') COMPREPLY=() ;;
+    *':--duration') COMPREPLY=() ;;
+    *':--web-server') mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur") ;;
+    *':--web-server-programming') mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur") ;;
+    *':--front-panel-programming') mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur") ;;
+    *':--modbus-access') mapfile -t COMPREPLY < <(compgen -W 'none read-only read-write' -- "$cur") ;;
+    *':--time-sync') mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur") ;;
+    *':--revenue-lock') mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur") ;;
+    *':--ssh') mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur") ;;
+    *':--sftp') mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur") ;;
+    *':--telnet') mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur") ;;
+    *':--ftp') mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur") ;;
+    *':--after') COMPREPLY=() ;;
+    *':--limit') COMPREPLY=() ;;
+    *':--out') _meterctl_files ;;
+    *':--grant') _meterctl_files ;;
   esac
 }
 
@@ -154,6 +295,9 @@ _meterctl_positional() {
   case $1 in
     'test-mode')
       if (( $2 == 0 )); then _meterctl_values='on off'; fi
+      ;;
+    'security mode')
+      if (( $2 == 0 )); then _meterctl_values='legacy standard advanced'; fi
       ;;
     'completion')
       if (( $2 == 0 )); then _meterctl_values='bash zsh fish'; fi

@@ -68,6 +68,7 @@ struct Options {
   std::string modbus_access;
   int unit_id = 0;
   std::string serial;
+  std::string native_serial;
   int baud = 19200;
   std::string parity = "E";
   int stop_bits = 1;
@@ -164,6 +165,7 @@ nlohmann::json ready_document(const std::vector<RunningMeter>& meters, const Opt
   if (meters.front().native_plain) document["native"] = meters.front().native_plain->port();
   if (meters.front().native_secure) document["secure"] = meters.front().native_secure->port();
   if (!options.serial.empty()) document["serial"] = options.serial;
+  if (!options.native_serial.empty()) document["native_serial"] = options.native_serial;
   return document;
 }
 
@@ -344,6 +346,18 @@ int serve(const Options& options) {
     rtu = std::move(*opened);
     rtu->start();
   }
+  std::unique_ptr<NativeSerialServer> native_serial;
+  if (!options.native_serial.empty()) {
+    proto::transport::SerialSettings serial{options.native_serial, options.baud, options.parity.front(),
+                                            options.stop_bits};
+    auto opened = NativeSerialServer::open(io, serial, *meters.front().native, worker);
+    if (!opened) {
+      log::error("native.serial_failed", {{"error", opened.error()}});
+      return exit_unavailable;
+    }
+    native_serial = std::move(*opened);
+    native_serial->start();
+  }
 
   asio::steady_timer tick_timer(io);
   asio::steady_timer save_timer(io);
@@ -441,6 +455,9 @@ int run(int argc, char** argv) {
   app.add_option("--unit-id", options.unit_id, "Modbus unit id of the meter (default: stored setting, 1 when new)")
       ->check(CLI::Range(1, 247));
   app.add_option("--serial", options.serial, "Serial device or pty for Modbus RTU (serves the first meter)");
+  app.add_option("--native-serial", options.native_serial,
+                 "Serial device or pty for the native management protocol (serves the first meter; no TLS, "
+                 "locked out separately from Ethernet)");
   app.add_option("--baud", options.baud, "Serial baud rate")
       ->check(CLI::IsMember(std::vector<int>(proto::transport::k_supported_baud_rates.begin(),
                                               proto::transport::k_supported_baud_rates.end())))

@@ -222,7 +222,8 @@ Caller NativeService::caller_for(const std::string& user, const NativeConnection
   caller.source = event_source(connection, user);
   if (const auto* account = meter_.security().find_user(user)) {
     caller.permissions = account->permissions;
-    caller.default_credential = account->default_credential;
+    // A session learnt this at login (LoginOk); a per-request password hears it each time.
+    caller.default_credential = !over_session && account->default_credential;
   }
   return caller;
 }

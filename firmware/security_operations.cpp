@@ -230,6 +230,10 @@ NativeOutcome Operations::users_add() {
   const auto permissions = arguments_.permissions(problem);
   if (!problem.empty()) return invalid(id_, problem);
   if (!password) return invalid(id_, "users.add needs password");
+  if (sec::is_single_password_mode(meter_.security().mode)) {
+    return invalid(id_, std::string(sec::to_string(meter_.security().mode)) +
+                            " security has only User1; switch to advanced security to add users");
+  }
   if (auto valid = sec::check_user_name(*name); !valid) return invalid(id_, valid.error());
   if (meter_.security().find_user(*name)) return invalid(id_, "user '" + *name + "' exists already");
   auto self = std::make_shared<Operations>(*this);
@@ -371,7 +375,8 @@ NativeOutcome Operations::security_apply() {
       return invalid(id_, user.location + ": user '" + user.name + "' names a password_file but none was sent");
     }
   }
-  for (const auto& [name, password] : passwords) {
+  for (const auto& entry : passwords) {
+    const auto& name = entry.first;
     const bool listed = std::any_of(document->users.begin(), document->users.end(),
                                     [&](const sec::DocumentUser& user) { return user.name == name && user.password_file; });
     if (!listed) return invalid(id_, "security.apply: a password was sent for '" + name + "', which has no password_file");

@@ -1,6 +1,12 @@
 #include "firmware/servers/native_server.hpp"
 
+#include <termios.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <functional>
 #include <list>
 #include <map>
 #include <vector>
@@ -114,14 +120,22 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     closed_ = true;
     boost::system::error_code ignored;
     deadline_.cancel();
-    lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    lowest_layer().close(ignored);
+    if constexpr (std::is_same_v<Stream, asio::posix::stream_descriptor>) {
+      stream_.close(ignored);
+    } else {
+      lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+      lowest_layer().close(ignored);
+    }
     service_.connection_closed(state_);
     if (auto registry = registry_.lock()) registry->remove(peer_, this);
+    if (on_closed_) on_closed_();
   }
 
+  void set_connection_type(sec::ConnectionType type) { state_.type = type; }
+  void on_closed(std::function<void()> callback) { on_closed_ = std::move(callback); }
+
  private:
-  tcp::socket& lowest_layer() {
+  auto& lowest_layer() {
     if constexpr (std::is_same_v<Stream, ssl::stream<tcp::socket>>) {
       return stream_.next_layer();
     } else {
@@ -272,6 +286,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   bool reading_ = false;
   bool writing_ = false;
   bool waiting_ = false;  // deferred work of a request is on the password worker
+  std::function<void()> on_closed_;
   bool closed_ = false;
   bool closing_after_write_ = false;
 };
@@ -338,6 +353,71 @@ void NativeServer::accept_next() {
     }
     accept_next();
   });
+}
+
+}  // namespace meterd
+
+namespace meterd {
+
+proto::Result<std::unique_ptr<NativeSerialServer>, std::string> NativeSerialServer::open(
+    asio::io_context& io, const proto::transport::SerialSettings& settings, NativeService& service,
+    PasswordWorker& worker, NativeServerLimits limits) {
+  auto port = proto::transport::SerialPort::open(settings);
+  if (!port) return proto::unexpected(port.error().message);
+  // Asynchronous reads need a read that waits for a byte: with VMIN 0 an idle line
+  // reads as end of file.
+  termios line{};
+  if (::tcgetattr((*port)->native_handle(), &line) != 0) return proto::unexpected(std::string(std::strerror(errno)));
+  line.c_cc[VMIN] = 1;
+  line.c_cc[VTIME] = 0;
+  if (::tcsetattr((*port)->native_handle(), TCSANOW, &line) != 0) {
+    return proto::unexpected(std::string(std::strerror(errno)));
+  }
+  return std::unique_ptr<NativeSerialServer>(new NativeSerialServer(io, std::move(*port), service, worker, limits));
+}
+
+NativeSerialServer::NativeSerialServer(asio::io_context& io, std::unique_ptr<proto::transport::SerialPort> port,
+                                       NativeService& service, PasswordWorker& worker, NativeServerLimits limits)
+    : io_(io), port_(std::move(port)), service_(service), worker_(worker), limits_(limits) {}
+
+NativeSerialServer::~NativeSerialServer() { stop(); }
+
+void NativeSerialServer::start() {
+  log::info("native.serial_listening", {{"device", port_->settings().device}});
+  open_line();
+}
+
+void NativeSerialServer::stop() {
+  if (*stopped_) return;
+  *stopped_ = true;
+  if (close_current_) close_current_();
+}
+
+// A serial line has one peer at a time; each "connection" lasts until the line idles
+// past the deadlines, then the line starts afresh (a new hello, no session).
+void NativeSerialServer::open_line() {
+  if (*stopped_) return;
+  const int descriptor = ::dup(port_->native_handle());
+  if (descriptor < 0) {
+    log::error("native.serial_failed", {{"device", port_->settings().device}, {"error", std::strerror(errno)}});
+    return;
+  }
+  auto connection = std::make_shared<Connection<asio::posix::stream_descriptor>>(
+      asio::posix::stream_descriptor(io_, descriptor), asio::ip::address(), service_, worker_, limits_,
+      std::weak_ptr<NativeServer::Registry>(), false);
+  connection->set_connection_type(sec::ConnectionType::serial);
+  connection->on_closed([this, stopped = stopped_] {
+    if (*stopped) return;
+    // A short pause, so a line that fails at once does not spin.
+    auto pause = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+    pause->async_wait([this, stopped, pause](const boost::system::error_code&) {
+      if (!*stopped) open_line();
+    });
+  });
+  close_current_ = [weak = std::weak_ptr(connection)] {
+    if (auto current = weak.lock()) current->close();
+  };
+  connection->start();
 }
 
 }  // namespace meterd

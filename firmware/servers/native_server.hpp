@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "firmware/native_service.hpp"
@@ -14,6 +15,8 @@
 #include "libproto/transport/asio.hpp"
 
 #include <boost/asio/ssl.hpp>
+
+#include "libproto/transport/serial_port.hpp"
 
 namespace meterd {
 
@@ -53,6 +56,32 @@ class NativeServer {
   NativeServerLimits limits_;
   std::uint16_t port_;
   std::shared_ptr<Registry> registry_;
+};
+
+// The native protocol over a serial line (the connection type "serial", locked out
+// separately from Ethernet, seed 004). One peer at a time, no TLS (seed 000: Secure ION
+// "does not apply to serial communications").
+class NativeSerialServer {
+ public:
+  static proto::Result<std::unique_ptr<NativeSerialServer>, std::string> open(
+      boost::asio::io_context& io, const proto::transport::SerialSettings& settings, NativeService& service,
+      PasswordWorker& worker, NativeServerLimits limits = {});
+  ~NativeSerialServer();
+  void start();
+  void stop();
+
+ private:
+  NativeSerialServer(boost::asio::io_context& io, std::unique_ptr<proto::transport::SerialPort> port,
+                     NativeService& service, PasswordWorker& worker, NativeServerLimits limits);
+  void open_line();
+
+  boost::asio::io_context& io_;
+  std::unique_ptr<proto::transport::SerialPort> port_;
+  NativeService& service_;
+  PasswordWorker& worker_;
+  NativeServerLimits limits_;
+  std::shared_ptr<bool> stopped_ = std::make_shared<bool>(false);
+  std::function<void()> close_current_;
 };
 
 }  // namespace meterd

@@ -55,6 +55,8 @@ class SerialPort {
   // USB adapters, which deliver in bursts, need.
   std::chrono::milliseconds inter_frame_gap() const;
   const SerialSettings& settings() const { return settings_; }
+  // For asynchronous use (dup it); the port keeps ownership and restores the line.
+  int native_handle() const { return fd_; }
 
  private:
   SerialPort(int fd, SerialSettings settings, termios original);
