@@ -356,7 +356,8 @@ std::vector<std::vector<std::string>> option_rows(const nlohmann::json& options,
         if (state.is_boolean()) text = on_off(state.get<bool>());
         if (state.is_object()) {
           // An emulated service is one meterd only pretends to offer (it opens no port).
-          text = on_off(state.value("enabled", false)) + (state.value("emulated", false) ? " (emulated)" : "");
+          text = on_off(state.value("enabled", false)) + (state.value("emulated", false) ? " (emulated)" : "") +
+                 (state.value("offered", true) ? "" : " (not offered)");
         }
         rows.push_back({prefix + "services." + service, text});
       }

@@ -149,9 +149,14 @@ proto::Result<std::vector<std::string>, CommandError> permission_names(std::stri
 
 std::vector<std::string> user_row(const nlohmann::json& user) {
   std::string permissions;
+  sec::PermissionSet held;
   for (const auto& permission : user.value("permissions", nlohmann::json::array())) {
-    permissions += (permissions.empty() ? "" : ",") + text_of(permission);
+    const auto name = text_of(permission);
+    permissions += (permissions.empty() ? "" : ",") + name;
+    if (const auto known = sec::parse_permission(name)) held.add(*known);
   }
+  // Seven names in a column are hard to read; an administrator's account holds them all.
+  if (held == sec::PermissionSet::all()) permissions = "all";
   return {cell(user, "name"), permissions,
           user.value("default_credential", false) ? "yes" : "no"};
 }

@@ -43,11 +43,15 @@ TEST_CASE("security options sends only the options given, services nested", "[cl
 TEST_CASE("Option rows show switches as on and off, and services one a row", "[cli][security]") {
   const json options = {{"web_server", true},
                         {"modbus_access", "read-only"},
-                        {"services", {{"ssh", {{"enabled", true}, {"emulated", true}}}, {"ftp", {{"enabled", false}}}}}};
+                        {"services",
+                         {{"ssh", {{"enabled", true}, {"emulated", true}}},
+                          {"ftp", {{"enabled", false}}},
+                          {"telnet", {{"enabled", false}, {"offered", false}}}}}};
   const auto rows = option_rows(options, "options.");
   CHECK(rows == std::vector<std::vector<std::string>>{{"options.modbus_access", "read-only"},
                                                       {"options.services.ftp", "off"},
                                                       {"options.services.ssh", "on (emulated)"},
+                                                      {"options.services.telnet", "off (not offered)"},
                                                       {"options.web_server", "on"}});
 }
 

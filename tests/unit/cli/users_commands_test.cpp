@@ -28,6 +28,9 @@ TEST_CASE("A user row lists permissions with commas and says whether the passwor
         std::vector<std::string>{"User1", "read,time-sync", "yes"});
   CHECK(user_row(json{{"name", "bob"}, {"permissions", json::array()}, {"default_credential", false}}) ==
         std::vector<std::string>{"bob", "", "no"});
+  // Every permission: "all", which is also what `users add --grant` takes.
+  const json admin = {{"name", "admin"}, {"permissions", *permission_names("all")}, {"default_credential", false}};
+  CHECK(user_row(admin)[1] == "all");
 }
 
 TEST_CASE("A lockout row says how long a lockout lasts, and nothing for failures below the limit", "[cli][users]") {
