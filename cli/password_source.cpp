@@ -115,7 +115,8 @@ proto::Result<std::string, CommandError> obtain_new_password(const PasswordOptio
   }
   auto second = read_from_terminal("Retype the new password for " + user + ": ", false);
   if (!second || *second != *first) {
-    return proto::unexpected(CommandError{exit_data, "the two passwords typed for " + user + " differ; nothing was changed"});
+    return proto::unexpected(
+        CommandError{exit_data, "the two passwords typed for " + user + " differ; nothing was changed"});
   }
   return *first;
 }

@@ -62,12 +62,29 @@ int run_show(Context& context, const SecurityOptions& options) {
   return exit_ok;
 }
 
-int run_mode(Context& context, const SecurityOptions& options) {
+// The values after a change are a confirmation (--quiet leaves them out); without a change,
+// they are what was asked for.
+void show_or_confirm(const Context& context, const Report& report, bool change) {
+  if (change) {
+    print_confirmation(context, report);
+  } else {
+    print(context, report);
+  }
+}
+
+// A change whose result is a few fields, printed as a confirmation.
+int change_fields(Context& context, const SecurityOptions& options, const std::string& operation,
+                  const nlohmann::json& arguments) {
   auto session = login(context, options);
-  const auto result = request(session, "security.mode", {{"mode", options.mode}});
-  print_confirmation(context, field_report(field_rows(result), {{"meter", session.client->describe()}, {"result", result}}));
+  const auto result = request(session, operation, arguments);
+  const nlohmann::json document = {{"meter", session.client->describe()}, {"result", result}};
+  print_confirmation(context, field_report(field_rows(result), document));
   session.client->logout();
   return exit_ok;
+}
+
+int run_mode(Context& context, const SecurityOptions& options) {
+  return change_fields(context, options, "security.mode", {{"mode", options.mode}});
 }
 
 int run_policy(Context& context, const SecurityOptions& options) {
@@ -79,11 +96,7 @@ int run_policy(Context& context, const SecurityOptions& options) {
   const auto policy = change ? request(session, "security.policy", arguments).at("policy")
                              : request(session, "security.show").at("policy");
   const auto report = field_report(field_rows(policy), {{"meter", session.client->describe()}, {"policy", policy}});
-  if (change) {
-    print_confirmation(context, report);
-  } else {
-    print(context, report);
-  }
+  show_or_confirm(context, report, change);
   session.client->logout();
   return exit_ok;
 }
@@ -107,27 +120,17 @@ int run_lockout(Context& context, const SecurityOptions& options) {
   nlohmann::json shown = nlohmann::json::object();
   for (const auto& [protocol, values] : lockout.items()) {
     if (!options.protocol.empty() && protocol != options.protocol) continue;
-    report.rows.push_back({protocol, cell(values, "attempts"),
-                           cell(values, "window_s"),
-                           cell(values, "duration_s")});
+    report.rows.push_back({protocol, cell(values, "attempts"), cell(values, "window_s"), cell(values, "duration_s")});
     shown[protocol] = values;
   }
   report.document = {{"meter", session.client->describe()}, {"lockout", shown}};
-  if (change) {
-    print_confirmation(context, report);
-  } else {
-    print(context, report);
-  }
+  show_or_confirm(context, report, change);
   session.client->logout();
   return exit_ok;
 }
 
 int run_session_timeout(Context& context, const SecurityOptions& options) {
-  auto session = login(context, options);
-  const auto result = request(session, "security.session_timeout", {{"seconds", options.session_timeout}});
-  print_confirmation(context, field_report(field_rows(result), {{"meter", session.client->describe()}, {"result", result}}));
-  session.client->logout();
-  return exit_ok;
+  return change_fields(context, options, "security.session_timeout", {{"seconds", options.session_timeout}});
 }
 
 int run_options(Context& context, const SecurityOptions& options) {
@@ -137,11 +140,7 @@ int run_options(Context& context, const SecurityOptions& options) {
   const auto values = change ? request(session, "security.options", arguments).at("options")
                              : request(session, "security.show").at("options");
   const auto report = field_report(option_rows(values), {{"meter", session.client->describe()}, {"options", values}});
-  if (change) {
-    print_confirmation(context, report);
-  } else {
-    print(context, report);
-  }
+  show_or_confirm(context, report, change);
   session.client->logout();
   return exit_ok;
 }
@@ -166,8 +165,8 @@ void print_checklist(const Context& context, const nlohmann::json& result) {
     const bool stand_out = color && severity != "pass";
     std::string id = cell(finding, "id");
     id.resize(std::max(id.size(), id_width), ' ');
-    std::cout << (stand_out ? "\x1b[1m" + label + "\x1b[0m" : label) << "  " << id << "  "
-              << cell(finding, "title") << '\n';
+    std::cout << (stand_out ? "\x1b[1m" + label + "\x1b[0m" : label) << "  " << id << "  " << cell(finding, "title")
+              << '\n';
     if (severity == "pass") continue;
     const std::string indent(label.size() + 2, ' ');
     if (const auto detail = cell(finding, "detail"); !detail.empty()) std::cout << indent << detail << '\n';
@@ -188,13 +187,11 @@ int run_audit(Context& context, const SecurityOptions& options) {
     Report report;
     report.columns = {"severity", "id", "title", "detail", "remedy"};
     for (const auto& finding : result.at("findings")) {
-      report.rows.push_back({cell(finding, "severity"), cell(finding, "id"),
-                             cell(finding, "title"), cell(finding, "detail"),
-                             cell(finding, "remedy")});
+      report.rows.push_back({cell(finding, "severity"), cell(finding, "id"), cell(finding, "title"),
+                             cell(finding, "detail"), cell(finding, "remedy")});
     }
-    report.document = {{"meter", session.client->describe()},
-                       {"passed", !audit_failed(result)},
-                       {"findings", result.at("findings")}};
+    report.document = {
+        {"meter", session.client->describe()}, {"passed", !audit_failed(result)}, {"findings", result.at("findings")}};
     print(context, report);
   }
   session.client->logout();
@@ -226,7 +223,9 @@ int run_export(Context& context, const SecurityOptions& options) {
   auto session = login(context, options);
   const auto result = request(session, "security.export");
   const auto& document = result.at("document");
-  if (!document.is_string()) throw CommandError{exit_protocol, session.client->describe() + " sent no security document"};
+  if (!document.is_string()) {
+    throw CommandError{exit_protocol, session.client->describe() + " sent no security document"};
+  }
   const auto text = document.get<std::string>();
   session.client->logout();
   if (options.out.empty()) {
@@ -247,9 +246,7 @@ int run_export(Context& context, const SecurityOptions& options) {
 
 std::string read_document(const std::string& file) {
   auto text = sec::read_file_if_exists(file, k_max_document_size);
-  if (!text) {
-    throw CommandError{exit_io, text.error()};
-  }
+  if (!text) throw CommandError{exit_io, text.error()};
   if (!*text) throw CommandError{exit_io, "cannot read " + file + ": no such file"};
   return std::move(**text);
 }
@@ -296,8 +293,8 @@ int run_apply(Context& context, const SecurityOptions& options) {
   Report report;
   report.columns = {"change"};
   for (const auto& change : changes) report.rows.push_back({change});
-  report.document = {{"meter", entry.meter}, {"file", entry.file},       {"sha256", entry.sha256},
-                     {"changed", changed},    {"changes", changes},       {"history_file", history.string()}};
+  report.document = {{"meter", entry.meter}, {"file", entry.file}, {"sha256", entry.sha256},
+                     {"changed", changed},   {"changes", changes}, {"history_file", history.string()}};
   if (context.format() == OutputFormat::table && changes.empty()) {
     if (!context.global.quiet) std::cout << "no changes\n";
   } else {
@@ -305,8 +302,8 @@ int run_apply(Context& context, const SecurityOptions& options) {
   }
   session.client->logout();
   if (auto logged = append_history_line(history, format_history_line(entry)); !logged) {
-    throw CommandError{exit_io, "the meter applied " + options.file + ", but the security history was not written: " +
-                                    logged.error().message};
+    throw CommandError{exit_io, "the meter applied " + options.file +
+                                    ", but the security history was not written: " + logged.error().message};
   }
   return exit_ok;
 }

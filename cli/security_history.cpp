@@ -87,7 +87,9 @@ proto::Result<proto::Ok, CommandError> append_history_line(const std::filesystem
   const bool existed = std::filesystem::exists(file, ignored);
   // O_NOFOLLOW: a symbolic link planted in place of the log does not redirect the writes.
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, sec::k_private_file_mode);
-  if (fd < 0) return proto::unexpected(CommandError{exit_io, "cannot open " + file.string() + ": " + errno_text(errno)});
+  if (fd < 0) {
+    return proto::unexpected(CommandError{exit_io, "cannot open " + file.string() + ": " + errno_text(errno)});
+  }
   std::string text(line);
   text += '\n';
   // The line in one write call: with O_APPEND it lands at the end in one piece, even with
@@ -112,7 +114,9 @@ proto::Result<proto::Ok, CommandError> append_history_line(const std::filesystem
     return proto::unexpected(CommandError{exit_io, "cannot write " + file.string() + ": " + errno_text(errno)});
   }
   if (!existed) {
-    if (auto synced = sec::sync_directory(directory); !synced) return proto::unexpected(CommandError{exit_io, synced.error()});
+    if (auto synced = sec::sync_directory(directory); !synced) {
+      return proto::unexpected(CommandError{exit_io, synced.error()});
+    }
   }
   return proto::Ok{};
 }

@@ -20,12 +20,12 @@
 namespace cli {
 
 struct HistoryEntry {
-  double unix_time = 0;     // when the meter answered the apply
-  std::string local_user;   // who ran meterctl on this host
-  std::string meter;        // host:port, as NativeClient::describe() gives it
-  std::string login_user;   // the meter account the apply ran as
-  std::string file;         // the applied file, as an absolute path
-  std::string sha256;       // of the file's bytes, 64 lower-case hex digits
+  double unix_time = 0;    // when the meter answered the apply
+  std::string local_user;  // who ran meterctl on this host
+  std::string meter;       // host:port, as NativeClient::describe() gives it
+  std::string login_user;  // the meter account the apply ran as
+  std::string file;        // the applied file, as an absolute path
+  std::string sha256;      // of the file's bytes, 64 lower-case hex digits
   bool changed = false;
   std::size_t change_count = 0;
 };

@@ -1,7 +1,5 @@
 #include "cli/users_commands.hpp"
 
-#include <iostream>
-
 #include "cli/native_session.hpp"
 #include "libsec/permissions.hpp"
 
@@ -11,7 +9,7 @@ namespace {
 
 struct UsersOptions : ConnectionOptions {
   std::string name;
-  std::string permissions;      // PERM[,PERM...]
+  std::string permissions;       // PERM[,PERM...]
   PasswordOptions new_password;  // of `add` and `passwd`
 };
 
@@ -103,7 +101,10 @@ int change_permissions(Context& context, const UsersOptions& options, const std:
   return exit_ok;
 }
 
-int run_grant(Context& context, const UsersOptions& options) { return change_permissions(context, options, "users.grant"); }
+int run_grant(Context& context, const UsersOptions& options) {
+  return change_permissions(context, options, "users.grant");
+}
+
 int run_revoke(Context& context, const UsersOptions& options) {
   return change_permissions(context, options, "users.revoke");
 }
@@ -112,8 +113,8 @@ int run_unlock(Context& context, const UsersOptions& options) {
   auto session = login(context, options);
   const auto result = request(session, "users.unlock", {{"name", options.name}});
   const auto count = result.value("unlocked", 0);
-  const std::string outcome =
-      count == 0 ? "was not locked out" : "unlocked (" + std::to_string(count) + (count == 1 ? " lockout)" : " lockouts)");
+  std::string outcome = "was not locked out";
+  if (count > 0) outcome = "unlocked (" + std::to_string(count) + (count == 1 ? " lockout)" : " lockouts)");
   print_confirmation(context, outcome_report(session.client->describe(), options.name, outcome, {{"unlocked", count}}));
   session.client->logout();
   return exit_ok;
@@ -157,19 +158,17 @@ std::vector<std::string> user_row(const nlohmann::json& user) {
   }
   // Seven names in a column are hard to read; an administrator's account holds them all.
   if (held == sec::PermissionSet::all()) permissions = "all";
-  return {cell(user, "name"), permissions,
-          user.value("default_credential", false) ? "yes" : "no"};
+  return {cell(user, "name"), permissions, user.value("default_credential", false) ? "yes" : "no"};
 }
 
 std::vector<std::string> lockout_row(const nlohmann::json& lockout) {
   const bool locked = lockout.value("locked", false);
   std::string remaining;
   if (locked) {
-    remaining = lockout.value("until_unlocked", false) ? "until unlocked"
-                                                        : cell(lockout, "remaining_s");
+    remaining = lockout.value("until_unlocked", false) ? "until unlocked" : cell(lockout, "remaining_s");
   }
   return {cell(lockout, "user"),     cell(lockout, "protocol"), cell(lockout, "connection"),
-          cell(lockout, "failures"), locked ? "yes" : "no",       remaining};
+          cell(lockout, "failures"), locked ? "yes" : "no",     remaining};
 }
 
 void add_users_commands(CLI::App& app, Context& context) {

@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <iostream>
+#include <sstream>
+
 #include "tests/unit/libsec/libsec_test_support.hpp"
 
 using namespace cli;
@@ -30,7 +33,12 @@ TEST_CASE("A password file others may read is refused where asked, and read with
     REQUIRE_FALSE(refused);
     CHECK(refused.error().code == exit_config);
     CHECK_THAT(refused.error().message, Catch::Contains("chmod 600"));
-    CHECK(*read_password_file(file.string(), OpenPasswordFile::warn) == "s3cret");
+    std::ostringstream warnings;
+    auto* const saved = std::cerr.rdbuf(warnings.rdbuf());
+    const auto read = read_password_file(file.string(), OpenPasswordFile::warn);
+    std::cerr.rdbuf(saved);
+    CHECK(*read == "s3cret");
+    CHECK_THAT(warnings.str(), Catch::Contains("can be read by other users"));
   }
   const auto missing = read_password_file((scratch.path() / "none").string(), OpenPasswordFile::warn);
   REQUIRE_FALSE(missing);

@@ -69,8 +69,9 @@ TEST_CASE("Field rows flatten nested objects, join arrays and write yes and no",
 
 TEST_CASE("An audit fails on a failing finding or when the meter says so; warnings pass", "[cli][security]") {
   CHECK_FALSE(audit_failed(json{{"passed", true}, {"findings", json::array()}}));
-  CHECK_FALSE(audit_failed(
-      json{{"passed", true}, {"findings", {{{"id", "web-programming"}, {"severity", "warn"}}, {{"severity", "pass"}}}}}));
+  const json warnings = {{"passed", true},
+                         {"findings", {{{"id", "web-programming"}, {"severity", "warn"}}, {{"severity", "pass"}}}}};
+  CHECK_FALSE(audit_failed(warnings));
   CHECK(audit_failed(json{{"passed", true}, {"findings", {{{"id", "default-password"}, {"severity", "fail"}}}}}));
   CHECK(audit_failed(json{{"passed", false}, {"findings", json::array()}}));
 }
@@ -78,5 +79,5 @@ TEST_CASE("An audit fails on a failing finding or when the meter says so; warnin
 TEST_CASE("A document's password files are relative to the document's directory", "[cli][security]") {
   CHECK(password_file_path("site/security.yaml", "alice.pw") == std::filesystem::path("site/alice.pw"));
   CHECK(password_file_path("security.yaml", "secrets/alice.pw") == std::filesystem::path("secrets/alice.pw"));
-  CHECK(password_file_path("/etc/m/security.yaml", "/run/secrets/alice") == std::filesystem::path("/run/secrets/alice"));
+  CHECK(password_file_path("/etc/m/security.yaml", "/run/secrets/a") == std::filesystem::path("/run/secrets/a"));
 }

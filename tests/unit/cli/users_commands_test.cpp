@@ -22,8 +22,7 @@ TEST_CASE("Permission lists become the kebab-case names, in the seed's order, ea
   }
 }
 
-TEST_CASE("A user row lists permissions with commas and says whether the password is the factory one",
-          "[cli][users]") {
+TEST_CASE("A user row lists permissions with commas and says whether the password is the factory one", "[cli][users]") {
   CHECK(user_row(json{{"name", "User1"}, {"permissions", {"read", "time-sync"}}, {"default_credential", true}}) ==
         std::vector<std::string>{"User1", "read,time-sync", "yes"});
   CHECK(user_row(json{{"name", "bob"}, {"permissions", json::array()}, {"default_credential", false}}) ==
@@ -40,8 +39,7 @@ TEST_CASE("A lockout row says how long a lockout lasts, and nothing for failures
                          {"failures", 5},
                          {"locked", true},
                          {"until_unlocked", false},
-                         {"remaining_s", 120}}) ==
-        std::vector<std::string>{"bob", "native", "tls", "5", "yes", "120"});
+                         {"remaining_s", 120}}) == std::vector<std::string>{"bob", "native", "tls", "5", "yes", "120"});
   CHECK(lockout_row(json{{"user", "bob"}, {"locked", true}, {"until_unlocked", true}, {"remaining_s", 0}})[5] ==
         "until unlocked");
   CHECK(lockout_row(json{{"user", "bob"}, {"failures", 2}, {"locked", false}, {"remaining_s", 0}})[5].empty());
