@@ -94,16 +94,10 @@ proto::Result<proto::Ok, CommandError> append_history_line(const std::filesystem
   text += '\n';
   // The line in one write call: with O_APPEND it lands at the end in one piece, even with
   // another meterctl appending. A short write is continued; a failed one is reported.
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const auto result = ::write(fd, text.data() + written, text.size() - written);
-    if (result < 0 && errno == EINTR) continue;
-    if (result <= 0) {
-      const int error = errno;
-      ::close(fd);
-      return proto::unexpected(CommandError{exit_io, "cannot write " + file.string() + ": " + errno_text(error)});
-    }
-    written += static_cast<std::size_t>(result);
+  if (!sec::write_all(fd, text)) {
+    const int error = errno;
+    ::close(fd);
+    return proto::unexpected(CommandError{exit_io, "cannot write " + file.string() + ": " + errno_text(error)});
   }
   if (::fsync(fd) != 0) {
     const int error = errno;

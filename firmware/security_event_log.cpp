@@ -177,18 +177,6 @@ std::string describe_errno(std::string_view what, const std::filesystem::path& p
   return text;
 }
 
-bool write_all(int fd, std::string_view contents) {
-  while (!contents.empty()) {
-    const auto written = ::write(fd, contents.data(), contents.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    contents.remove_prefix(static_cast<std::size_t>(written));
-  }
-  return true;
-}
-
 struct LogText {
   std::string text;
   bool head_dropped = false;  // the file was larger than the read limit; text is its tail
@@ -397,7 +385,7 @@ proto::Result<std::uint64_t, std::string> SecurityEventLog::append(sec::Security
     }
   } else {
     const auto line = format_security_event_line(*stored);
-    if (!write_all(append_fd_, line) || ::fdatasync(append_fd_) != 0) {
+    if (!sec::write_all(append_fd_, line) || ::fdatasync(append_fd_) != 0) {
       const int error = errno;
       const auto message = describe_errno("cannot write security event " + std::to_string(number) + " to", file_, error);
       // Take back a partial line so the next append does not run into it; whether or not

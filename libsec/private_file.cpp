@@ -39,18 +39,6 @@ class FileDescriptor {
   int fd_;
 };
 
-bool write_all(int fd, std::string_view contents) {
-  while (!contents.empty()) {
-    const auto written = ::write(fd, contents.data(), contents.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    contents.remove_prefix(static_cast<std::size_t>(written));
-  }
-  return true;
-}
-
 std::filesystem::path temporary_path_for(const std::filesystem::path& path) {
   // pid + a per-process counter: unique across processes and across threads of one process.
   static std::atomic<unsigned long> counter{0};
@@ -142,6 +130,20 @@ proto::Result<proto::Ok, std::string> sync_directory(const std::filesystem::path
   if (fd.get() < 0) return proto::unexpected(describe_errno("cannot open directory", directory, errno));
   if (::fsync(fd.get()) != 0) return proto::unexpected(describe_errno("cannot sync directory", directory, errno));
   return proto::Ok{};
+}
+
+bool write_all(int fd, std::string_view contents) {
+  while (!contents.empty()) {
+    const auto written = ::write(fd, contents.data(), contents.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) {
+      // A write that makes no progress would loop for ever; report it as an I/O error.
+      if (written == 0) errno = EIO;
+      return false;
+    }
+    contents.remove_prefix(static_cast<std::size_t>(written));
+  }
+  return true;
 }
 
 }  // namespace sec

@@ -40,6 +40,9 @@ proto::Result<proto::Ok, std::string> write_file_atomically(const std::filesyste
 proto::Result<proto::Ok, std::string> create_private_directory(const std::filesystem::path& directory);
 
 // Makes renames and file creations inside `directory` durable.
+// Writes all of `contents` to `fd`, retrying short writes and EINTR; false with errno set.
+bool write_all(int fd, std::string_view contents);
+
 proto::Result<proto::Ok, std::string> sync_directory(const std::filesystem::path& directory);
 
 }  // namespace sec
