@@ -4,10 +4,12 @@
 #include <iostream>
 
 #include "cli/completion.hpp"
+#include "cli/config_commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/modbus_commands.hpp"
 #include "cli/native_commands.hpp"
 #include "cli/security_commands.hpp"
+#include "cli/upgrade_commands.hpp"
 #include "cli/users_commands.hpp"
 
 namespace cli {
@@ -55,6 +57,8 @@ std::unique_ptr<CLI::App> make_app(Context& context) {
   add_native_commands(*app, context);
   add_security_commands(*app, context);
   add_users_commands(*app, context);
+  add_upgrade_commands(*app, context);
+  add_config_commands(*app, context);
   allow_global_options_everywhere(*app);
   add_completion_command(*app, context);
   return app;

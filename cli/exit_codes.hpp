@@ -9,6 +9,10 @@ enum ExitCode : int {
   exit_ok = 0,
   exit_refused = 1,        // the meter answered with an exception (access, address, value)
   exit_audit_failed = 1,   // `security audit`: a check of the checklist failed
+  exit_config_failed = 1,  // `config plan|drift|apply`: a meter failed (unreachable, refused, conflict)
+  // `config plan|drift`: the meter differs from the profile; `config apply
+  // --detailed-exitcode`: the apply changed it.
+  exit_changes_pending = 2,
   exit_usage = 64,         // EX_USAGE: bad command line
   exit_data = 65,          // EX_DATAERR: a value given on the command line does not fit
   exit_unavailable = 69,   // EX_UNAVAILABLE: the meter cannot be reached

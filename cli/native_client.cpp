@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 
 #include "cli/meter_config.hpp"
 #include "cli/password_source.hpp"
@@ -130,6 +131,10 @@ CommandError error_from_meter(const native::ErrorMessage& error, const std::stri
 proto::Result<proto::Ok, CommandError> check_pin(SSL* connection, const NativeEndpoint& endpoint) {
   auto presented = sec::peer_public_key_fingerprint(connection);
   if (!presented) return proto::unexpected(CommandError{exit_denied, presented.error()});
+  // Pinning reads, changes and replaces one file; the fleet runner connects from many
+  // threads at once, and two unserialised pins would lose one of them.
+  static std::mutex pin_mutex;
+  const std::lock_guard lock(pin_mutex);
   const auto file = known_meters_file();
   auto known = sec::load_known_meters(file);
   if (!known) return proto::unexpected(CommandError{exit_config, known.error()});
@@ -144,9 +149,12 @@ proto::Result<proto::Ok, CommandError> check_pin(SSL* connection, const NativeEn
     case sec::PinStatus::unknown: break;
   }
   if (!endpoint.accept_new) {
-    const auto accepted = ask_on_terminal("The meter at " + address + " is not known.\nIts public key fingerprint is " +
-                                          *presented + " (meterd logs it at start).\nTrust it and pin it in " +
-                                          file.string() + "?");
+    std::optional<bool> accepted;
+    if (endpoint.ask_to_pin) {
+      accepted = ask_on_terminal("The meter at " + address + " is not known.\nIts public key fingerprint is " +
+                                 *presented + " (meterd logs it at start).\nTrust it and pin it in " + file.string() +
+                                 "?");
+    }
     if (!accepted) {
       return proto::unexpected(CommandError{
           exit_denied, "the meter at " + address + " (fingerprint " + *presented + ") is not in " + file.string() +

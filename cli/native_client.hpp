@@ -24,6 +24,9 @@ struct NativeEndpoint {
   bool secure = true;
   std::optional<std::filesystem::path> ca_file;  // none: pin in the known-meters file
   bool accept_new = false;                        // pin a meter seen for the first time without asking
+  // false: a meter seen for the first time fails instead of asking on the terminal, for
+  // the fleet runner, whose threads cannot share one prompt (--accept-new still pins).
+  bool ask_to_pin = true;
 };
 
 std::filesystem::path known_meters_file();

@@ -11,8 +11,8 @@
 _meterctl_command() {
   case $1 in
     '')
-      _meterctl_subcommands=' modbus info read time demand test-mode security users completion '
-      _meterctl_offered='modbus info read time demand test-mode security users'
+      _meterctl_subcommands=' modbus info read time demand test-mode security users upgrade config completion '
+      _meterctl_offered='modbus info read time demand test-mode security users upgrade config'
       _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
       _meterctl_valued=' -m --meter -o --output --timeout '
       ;;
@@ -232,6 +232,78 @@ _meterctl_command() {
       _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
       _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
       ;;
+    'upgrade')
+      _meterctl_subcommands=' keygen pack verify '
+      _meterctl_offered='keygen pack verify'
+      _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' -m --meter -o --output --timeout '
+      ;;
+    'upgrade keygen')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --out --force --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --out -m --meter -o --output --timeout '
+      ;;
+    'upgrade pack')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --key --model --version --payload --out --released --expires --min-meterctl -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --key --model --version --payload --out --released --expires --min-meterctl -m --meter -o --output --timeout '
+      ;;
+    'upgrade verify')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --key --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --key -m --meter -o --output --timeout '
+      ;;
+    'config')
+      _meterctl_subcommands=' validate plan drift apply confirm rollback export '
+      _meterctl_offered='validate plan drift apply confirm rollback export'
+      _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' -m --meter -o --output --timeout '
+      ;;
+    'config validate')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' -m --meter -o --output --timeout '
+      ;;
+    'config plan')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help -f --file --inventory --select --parallel --shard --shard-count --report --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' -f --file --inventory --select --parallel --shard --shard-count --report --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'config drift')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help -f --file --inventory --select --parallel --shard --shard-count --report --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' -f --file --inventory --select --parallel --shard --shard-count --report --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'config apply')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help -f --file --inventory --select --parallel --shard --shard-count --report --force --confirm-timeout --detailed-exitcode --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' -f --file --inventory --select --parallel --shard --shard-count --report --confirm-timeout --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'config confirm')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'config rollback')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'config export')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --file --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --file --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
     'completion')
       _meterctl_subcommands=''
       _meterctl_offered=''
@@ -286,6 +358,20 @@ _meterctl_option_value() {
     *':--limit') COMPREPLY=() ;;
     *':--out') _meterctl_files ;;
     *':--grant') _meterctl_files ;;
+    *':--key') _meterctl_files ;;
+    *':--version') _meterctl_files ;;
+    *':--payload') _meterctl_files ;;
+    *':--released') _meterctl_files ;;
+    *':--expires') _meterctl_files ;;
+    *':--min-meterctl') _meterctl_files ;;
+    *':-f'|*':--file') _meterctl_files ;;
+    *':--inventory') _meterctl_files ;;
+    *':--select') _meterctl_files ;;
+    *':--parallel') COMPREPLY=() ;;
+    *':--shard') _meterctl_files ;;
+    *':--shard-count') COMPREPLY=() ;;
+    *':--report') _meterctl_files ;;
+    *':--confirm-timeout') COMPREPLY=() ;;
   esac
 }
 

@@ -15,6 +15,8 @@
 #include "libproto/transport/asio.hpp"
 #include <nlohmann/json.hpp>
 
+#include "firmware/config_operations.hpp"
+#include "firmware/config_runtime.hpp"
 #include "firmware/embedded_scenarios.hpp"
 #include "firmware/log.hpp"
 #include "firmware/meter.hpp"
@@ -22,6 +24,7 @@
 #include "firmware/servers/modbus_rtu_server.hpp"
 #include "firmware/native_service.hpp"
 #include "firmware/password_worker.hpp"
+#include "firmware/scenario_catalog.hpp"
 #include "firmware/servers/modbus_tcp_server.hpp"
 #include "firmware/servers/native_server.hpp"
 #include "firmware/state_writer.hpp"
@@ -60,6 +63,12 @@ struct Options {
   int modbus_port = k_default_modbus_port;
   int native_port = k_default_native_port;
   int secure_port = k_default_secure_port;
+  // Given on the command line (not left at the default): then the flag beats a port a
+  // profile stored (flag > profile > default).
+  bool modbus_port_given = false;
+  bool native_port_given = false;
+  bool secure_port_given = false;
+  bool scenario_given = false;
   int session_idle_timeout = 0;  // 0: the meter's configured session timeout
   std::string password_hashing;
   int max_sessions = static_cast<int>(sec::k_default_max_sessions);
@@ -85,35 +94,6 @@ std::string default_state_dir() {
   if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.local/state/meterd";
   return "meterd-state";
 }
-
-proto::Result<simulation::Scenario, std::string> load_scenario_named(const std::string& name_or_path) {
-  for (const auto& file : embedded_scenarios::embedded_files()) {
-    if (file.name.substr(0, file.name.rfind('.')) == name_or_path) {
-      auto scenario = simulation::load_scenario(file.contents, "embedded:" + std::string(file.name));
-      if (!scenario) return proto::unexpected(scenario.error().to_string());
-      return std::move(*scenario);
-    }
-  }
-  auto scenario = simulation::load_scenario_file(name_or_path);
-  if (!scenario) {
-    std::string names;
-    for (const auto& file : embedded_scenarios::embedded_files()) {
-      names += (names.empty() ? "" : ", ") + std::string(file.name.substr(0, file.name.rfind('.')));
-    }
-    return proto::unexpected(scenario.error().to_string() + " (built-in scenarios: " + names + ")");
-  }
-  return std::move(*scenario);
-}
-
-struct RunningMeter {
-  std::unique_ptr<Meter> meter;
-  std::unique_ptr<ModbusService> modbus;
-  std::unique_ptr<ModbusTcpServer> modbus_tcp;
-  std::unique_ptr<sec::SessionStore> sessions;
-  std::unique_ptr<NativeService> native;
-  std::unique_ptr<NativeServer> native_plain;
-  std::unique_ptr<NativeServer> native_secure;
-};
 
 const sec::SteadyClock& session_clock() {
   static const sec::SteadyClock clock;
@@ -150,23 +130,265 @@ proto::Result<std::vector<asio::ip::tcp::acceptor>, std::string> listen_consecut
   return proto::unexpected(last_error);
 }
 
-nlohmann::json ready_document(const std::vector<RunningMeter>& meters, const Options& options) {
+const char* service_name(Listener which) {
+  switch (which) {
+    case Listener::modbus_tcp: return "modbus";
+    case Listener::native: return "native";
+    case Listener::secure_native: return "secure";
+  }
+  return "?";
+}
+
+class MeterRuntime;
+
+// Everything the meters of this process share.
+struct Fleet {
+  const Options& options;
+  asio::io_context& io;
+  PasswordWorker& worker;
+  std::vector<std::unique_ptr<MeterRuntime>> meters;
+
+  void write_ready_file() const;
+};
+
+// One meter with its services and listeners; the ConfigRuntime its native service uses
+// to move listeners (config_runtime.hpp) and to time a commit-confirm.
+class MeterRuntime final : public ConfigRuntime {
+ public:
+  MeterRuntime(Fleet& fleet, std::size_t index, std::unique_ptr<Meter> opened)
+      : fleet_(fleet), index_(index), meter(std::move(opened)), modbus(*meter), confirm_timer_(fleet.io) {}
+  ~MeterRuntime() override { confirm_timer_.cancel(); }
+
+  ListenerPorts listening() const override {
+    ListenerPorts ports;
+    if (modbus_tcp) ports.modbus_tcp = modbus_tcp->port();
+    if (native_plain) ports.native = native_plain->port();
+    if (native_secure) ports.secure_native = native_secure->port();
+    return ports;
+  }
+
+  std::uint16_t fallback_port(Listener which) const override {
+    const int base = which == Listener::modbus_tcp ? fleet_.options.modbus_port
+                     : which == Listener::native   ? fleet_.options.native_port
+                                                   : fleet_.options.secure_port;
+    if (base == 0) return 0;
+    return static_cast<std::uint16_t>(std::min(65535, base + static_cast<int>(index_)));
+  }
+
+  // --no-native and --no-secure win over any profile; and a firmware without Secure ION
+  // (before ION7400 4.0.0, seed 000) has no TLS port to open.
+  bool kept_closed(Listener which) const override {
+    return (which == Listener::native && fleet_.options.no_native) ||
+           (which == Listener::secure_native &&
+            (fleet_.options.no_secure || !meter->capabilities().has(proto::model::Feature::secure_native)));
+  }
+
+  std::vector<std::uint16_t> ports_of_other_meters() const override {
+    std::vector<std::uint16_t> ports;
+    for (const auto& other : fleet_.meters) {
+      if (other.get() == this) continue;
+      const auto theirs = other->listening();
+      for (const auto which : k_listeners) {
+        if (theirs[which]) ports.push_back(*theirs[which]);
+      }
+    }
+    return ports;
+  }
+
+  proto::Result<proto::Ok, std::string> prepare(const ListenerPorts& wanted) override {
+    abandon();
+    const auto now = listening();
+    for (const auto which : k_listeners) {
+      if (!wanted[which]) continue;
+      // Port 0 (kernel's choice) is satisfied by whatever port runs already.
+      if (now[which] && (*wanted[which] == 0 || *wanted[which] == *now[which])) continue;
+      if (which == Listener::secure_native) {
+        if (auto context = tls_context(); !context) {
+          abandon();
+          return proto::unexpected(context.error());
+        }
+      }
+      auto acceptor = listen_tcp(fleet_.io, fleet_.options.bind, *wanted[which]);
+      if (!acceptor) {
+        abandon();
+        if (acceptor.error().find("in use") != std::string::npos) {
+          return proto::unexpected("port " + std::to_string(*wanted[which]) + " is in use (" + acceptor.error() + ")");
+        }
+        return proto::unexpected(acceptor.error());
+      }
+      prepared_[static_cast<std::size_t>(which)] = std::move(*acceptor);
+    }
+    prepared_wanted_ = wanted;
+    return proto::Ok{};
+  }
+
+  void commit() override {
+    if (!prepared_wanted_) return;
+    const auto wanted = *prepared_wanted_;
+    prepared_wanted_.reset();
+    std::vector<std::unique_ptr<ModbusTcpServer>> old_modbus;
+    std::vector<std::unique_ptr<NativeServer>> old_native;
+    for (const auto which : k_listeners) {
+      auto& prepared = prepared_[static_cast<std::size_t>(which)];
+      const bool replace = prepared.has_value();
+      const bool close = !wanted[which];
+      if (!replace && !close) continue;
+      if (which == Listener::modbus_tcp) {
+        if (modbus_tcp) old_modbus.push_back(std::move(modbus_tcp));
+        if (replace) start_modbus(std::move(*prepared));
+      } else {
+        auto& server = which == Listener::native ? native_plain : native_secure;
+        if (server) old_native.push_back(std::move(server));
+        if (replace) start_native(which, std::move(*prepared));
+      }
+      prepared.reset();
+    }
+    if (old_modbus.empty() && old_native.empty()) {
+      fleet_.write_ready_file();
+      return;
+    }
+    // After the reply to the request that asked for this is queued: the listeners stop
+    // accepting, and the connections they accepted (that one included) carry on.
+    auto retire = std::make_shared<std::pair<decltype(old_modbus), decltype(old_native)>>(std::move(old_modbus),
+                                                                                          std::move(old_native));
+    asio::post(fleet_.io, [this, retire] {
+      for (auto& server : retire->first) {
+        log::info("modbus.closed", {{"serial", meter->state().serial_number}, {"port", std::to_string(server->port())}});
+        server->stop_listening();
+        retired_modbus_.push_back(std::move(server));
+      }
+      for (auto& server : retire->second) {
+        log::info("native.closed", {{"serial", meter->state().serial_number},
+                                    {"port", std::to_string(server->port())},
+                                    {"tls", server->secure() ? "yes" : "no"}});
+        server->stop_listening();
+        retired_native_.push_back(std::move(server));
+      }
+      fleet_.write_ready_file();
+    });
+  }
+
+  void abandon() override {
+    for (auto& prepared : prepared_) prepared.reset();
+    prepared_wanted_.reset();
+  }
+
+  void arm_confirm_timer(std::int64_t unix_deadline) override {
+    const double wait = std::max(0.0, static_cast<double>(unix_deadline) - MeterClock::wall_now());
+    confirm_timer_.expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(wait * 1000.0)));
+    confirm_timer_.async_wait([this](const boost::system::error_code& error) {
+      if (!error) expire_pending_confirm(*native);
+    });
+  }
+
+  void cancel_confirm_timer() override { confirm_timer_.cancel(); }
+
+  // Starts a server on a bound acceptor (meterd start and commit()).
+  void start_modbus(asio::ip::tcp::acceptor acceptor) {
+    modbus_tcp = std::make_unique<ModbusTcpServer>(std::move(acceptor), modbus);
+    modbus_tcp->start();
+    log::info("modbus.listening", {{"serial", meter->state().serial_number},
+                                   {"address", fleet_.options.bind},
+                                   {"port", std::to_string(modbus_tcp->port())},
+                                   {"access", std::string(sec::to_string(meter->modbus_access()))}});
+  }
+
+  void start_native(Listener which, asio::ip::tcp::acceptor acceptor) {
+    if (which == Listener::native) {
+      native_plain = std::make_unique<NativeServer>(std::move(acceptor), *native, fleet_.worker, nullptr);
+      native_plain->start();
+      log::info("native.listening", {{"serial", meter->state().serial_number},
+                                     {"address", fleet_.options.bind},
+                                     {"port", std::to_string(native_plain->port())},
+                                     {"tls", "no"}});
+      return;
+    }
+    native_secure = std::make_unique<NativeServer>(std::move(acceptor), *native, fleet_.worker, tls_);
+    native_secure->start();
+    log::info("native.listening", {{"serial", meter->state().serial_number},
+                                   {"address", fleet_.options.bind},
+                                   {"port", std::to_string(native_secure->port())},
+                                   {"tls", "yes"},
+                                   {"fingerprint", fingerprint_}});
+  }
+
+  // The meter's TLS context with its own device certificate (created on first use).
+  proto::Result<std::shared_ptr<asio::ssl::context>, std::string> tls_context() {
+    if (tls_) return tls_;
+    const auto& serial = meter->state().serial_number;
+    auto certificate = sec::ensure_device_certificate(meter->state_dir(), serial);
+    if (!certificate) return proto::unexpected("device certificate: " + certificate.error());
+    auto context = sec::make_server_tls_context(certificate->certificate, certificate->key);
+    if (!context) return proto::unexpected("TLS: " + context.error());
+    tls_ = std::move(*context);
+    fingerprint_ = certificate->fingerprint;
+    return tls_;
+  }
+
+  void stop_all() {
+    confirm_timer_.cancel();
+    if (modbus_tcp) modbus_tcp->stop();
+    if (native_plain) native_plain->stop();
+    if (native_secure) native_secure->stop();
+    for (auto& server : retired_modbus_) server->stop();
+    for (auto& server : retired_native_) server->stop();
+  }
+
+ private:
+  Fleet& fleet_;
+  std::size_t index_;
+
+ public:
+  // Declared before the servers, which use them, so they are destroyed after.
+  std::unique_ptr<Meter> meter;
+  ModbusService modbus;
+  std::unique_ptr<sec::SessionStore> sessions;
+  std::unique_ptr<NativeService> native;
+  std::unique_ptr<ModbusTcpServer> modbus_tcp;
+  std::unique_ptr<NativeServer> native_plain;
+  std::unique_ptr<NativeServer> native_secure;
+
+ private:
+  std::shared_ptr<asio::ssl::context> tls_;
+  std::string fingerprint_;
+  std::array<std::optional<asio::ip::tcp::acceptor>, 3> prepared_;
+  std::optional<ListenerPorts> prepared_wanted_;
+  // Listeners closed by a configuration change, kept until meterd stops: their
+  // connections still run and end with stop_all().
+  std::vector<std::unique_ptr<ModbusTcpServer>> retired_modbus_;
+  std::vector<std::unique_ptr<NativeServer>> retired_native_;
+  asio::steady_timer confirm_timer_;
+};
+
+nlohmann::json ready_document(const Fleet& fleet) {
+  const auto& options = fleet.options;
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& running : meters) {
-    nlohmann::json entry = {{"serial_number", running.meter->state().serial_number},
-                            {"modbus", running.modbus_tcp->port()},
-                            {"unit_id", running.meter->modbus_unit_id()},
-                            {"state_dir", running.meter->state_dir().string()}};
-    if (running.native_plain) entry["native"] = running.native_plain->port();
-    if (running.native_secure) entry["secure"] = running.native_secure->port();
+  for (const auto& running : fleet.meters) {
+    nlohmann::json entry = {{"serial_number", running->meter->state().serial_number},
+                            {"unit_id", running->meter->modbus_unit_id()},
+                            {"state_dir", running->meter->state_dir().string()}};
+    const auto ports = running->listening();
+    for (const auto which : k_listeners) {
+      if (ports[which]) entry[service_name(which)] = *ports[which];
+    }
     list.push_back(entry);
   }
-  nlohmann::json document = {{"pid", ::getpid()}, {"modbus", meters.front().modbus_tcp->port()}, {"meters", list}};
-  if (meters.front().native_plain) document["native"] = meters.front().native_plain->port();
-  if (meters.front().native_secure) document["secure"] = meters.front().native_secure->port();
+  nlohmann::json document = {{"pid", ::getpid()}, {"meters", list}};
+  const auto first = fleet.meters.front()->listening();
+  for (const auto which : k_listeners) {
+    if (first[which]) document[service_name(which)] = *first[which];
+  }
   if (!options.serial.empty()) document["serial"] = options.serial;
   if (!options.native_serial.empty()) document["native_serial"] = options.native_serial;
   return document;
+}
+
+void Fleet::write_ready_file() const {
+  if (options.ready_file.empty()) return;
+  if (auto written = sec::write_file_atomically(options.ready_file, ready_document(*this).dump() + "\n", 0644);
+      !written) {
+    log::error("meterd.ready_file_failed", {{"error", written.error()}});
+  }
 }
 
 void schedule(asio::steady_timer& timer, std::chrono::milliseconds period, std::function<void()> work) {
@@ -178,43 +400,99 @@ void schedule(asio::steady_timer& timer, std::chrono::milliseconds period, std::
   });
 }
 
-// Opens each meter's TLS port with its own device certificate (created on first start).
-int start_secure_ports(asio::io_context& io, const Options& options, std::vector<RunningMeter>& meters,
-                       PasswordWorker& worker) {
-  auto acceptors = listen_consecutive(io, options.bind, static_cast<std::uint16_t>(options.secure_port), options.fleet);
-  if (!acceptors) {
-    log::error("native.listen_failed", {{"error", acceptors.error()}, {"tls", "yes"}});
-    return exit_unavailable;
+// Opens one service's listeners for the whole fleet at start. A meter whose configuration
+// names a port gets it (unless the port was given on the command line); the others take
+// consecutive ports from the command line's (or the default) port, meter i at base + i,
+// as before profiles existed.
+int open_listeners(Fleet& fleet, Listener which) {
+  const auto& options = fleet.options;
+  const int base = which == Listener::modbus_tcp ? options.modbus_port
+                   : which == Listener::native   ? options.native_port
+                                                 : options.secure_port;
+  const auto count = fleet.meters.size();
+  std::vector<std::optional<std::uint16_t>> chosen(count);  // a stored port, or nullopt: base + i
+  std::vector<bool> wanted(count, false);
+  bool any_from_base = false;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto& running = *fleet.meters[i];
+    const auto& communications = running.meter->state().communications;
+    const auto& service = which == Listener::modbus_tcp ? communications.modbus_tcp
+                          : which == Listener::native   ? communications.native
+                                                        : communications.secure_native;
+    if (!service.enabled || running.kept_closed(which)) continue;
+    wanted[i] = true;
+    // A port given on the command line has already replaced a stored one (Meter::open).
+    if (service.port) {
+      chosen[i] = service.port;
+    } else {
+      any_from_base = true;
+    }
   }
-  for (std::size_t i = 0; i < meters.size(); ++i) {
-    auto& running = meters[i];
-    const auto& serial = running.meter->state().serial_number;
-    auto certificate = sec::ensure_device_certificate(running.meter->state_dir(), serial);
-    if (!certificate) {
-      log::error("native.certificate_failed", {{"serial", serial}, {"error", certificate.error()}});
-      return exit_config;
+  std::vector<std::optional<asio::ip::tcp::acceptor>> acceptors(count);
+  if (any_from_base) {
+    if (base == 0) {
+      // The kernel picks the first; the group stays consecutive so a fleet is predictable.
+      auto group = listen_consecutive(fleet.io, options.bind, 0, static_cast<int>(count));
+      if (!group) {
+        log::error(which == Listener::modbus_tcp ? "modbus.listen_failed" : "native.listen_failed",
+                   {{"error", group.error()}, {"service", service_name(which)}});
+        return exit_unavailable;
+      }
+      for (std::size_t i = 0; i < count; ++i) {
+        if (wanted[i] && !chosen[i]) acceptors[i] = std::move((*group)[i]);
+      }
+    } else {
+      for (std::size_t i = 0; i < count; ++i) {
+        if (!wanted[i] || chosen[i]) continue;
+        if (base + static_cast<int>(i) > 65535) {
+          log::error("meterd.listen_failed", {{"error", "not enough ports above " + std::to_string(base)}});
+          return exit_unavailable;
+        }
+        auto acceptor = listen_tcp(fleet.io, options.bind, static_cast<std::uint16_t>(base + static_cast<int>(i)));
+        if (!acceptor) {
+          log::error(which == Listener::modbus_tcp ? "modbus.listen_failed" : "native.listen_failed",
+                     {{"error", acceptor.error()}, {"service", service_name(which)}});
+          return exit_unavailable;
+        }
+        acceptors[i] = std::move(*acceptor);
+      }
     }
-    auto context = sec::make_server_tls_context(certificate->certificate, certificate->key);
-    if (!context) {
-      log::error("native.tls_failed", {{"serial", serial}, {"error", context.error()}});
-      return exit_config;
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!chosen[i]) continue;
+    auto acceptor = listen_tcp(fleet.io, options.bind, *chosen[i]);
+    if (!acceptor) {
+      log::error(which == Listener::modbus_tcp ? "modbus.listen_failed" : "native.listen_failed",
+                 {{"error", acceptor.error()},
+                  {"service", service_name(which)},
+                  {"serial", fleet.meters[i]->meter->state().serial_number},
+                  {"configured", "yes"}});
+      return exit_unavailable;
     }
-    running.native_secure =
-        std::make_unique<NativeServer>(std::move((*acceptors)[i]), *running.native, worker, std::move(*context));
-    running.native_secure->start();
-    log::info("native.listening", {{"serial", serial},
-                                   {"address", options.bind},
-                                   {"port", std::to_string(running.native_secure->port())},
-                                   {"tls", "yes"},
-                                   {"fingerprint", certificate->fingerprint}});
+    acceptors[i] = std::move(*acceptor);
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!acceptors[i]) continue;
+    auto& running = *fleet.meters[i];
+    if (which == Listener::modbus_tcp) {
+      running.start_modbus(std::move(*acceptors[i]));
+      continue;
+    }
+    if (which == Listener::secure_native) {
+      if (auto context = running.tls_context(); !context) {
+        log::error("native.tls_failed", {{"serial", running.meter->state().serial_number}, {"error", context.error()}});
+        return exit_config;
+      }
+    }
+    running.start_native(which, std::move(*acceptors[i]));
   }
   return exit_ok;
 }
 
-void save_all(std::vector<RunningMeter>& meters) {
-  for (auto& running : meters) {
-    if (auto saved = running.meter->save(); !saved) {
-      log::error("meter.save_failed", {{"serial", running.meter->state().serial_number}, {"reason", saved.error()}});
+void save_all(Fleet& fleet) {
+  for (auto& running : fleet.meters) {
+    if (auto saved = running->meter->save(); !saved) {
+      log::error("meter.save_failed", {{"serial", running->meter->state().serial_number}, {"reason", saved.error()}});
     }
   }
 }
@@ -252,7 +530,7 @@ int serve(const Options& options) {
   asio::io_context io(1);
   // After io and before the meters: joined before io goes, after the servers using it.
   PasswordWorker worker;
-  std::vector<RunningMeter> meters;
+  Fleet fleet{options, io, worker, {}};
   for (int index = 0; index < options.fleet; ++index) {
     MeterSetup setup{.state_dir = options.state_dir,
                      .model = *model,
@@ -262,7 +540,11 @@ int serve(const Options& options) {
                      .seed = options.seed + static_cast<std::uint64_t>(index),
                      .modbus_access = sec::parse_modbus_access(options.modbus_access),
                      .modbus_unit_id = std::nullopt,
-                     .password_hashing = std::nullopt};
+                     .password_hashing = std::nullopt,
+                     .scenario_from_command_line = options.scenario_given,
+                     .modbus_port_from_command_line = options.modbus_port_given,
+                     .native_port_from_command_line = options.native_port_given,
+                     .secure_port_from_command_line = options.secure_port_given};
     if (options.password_hashing == "fleet") setup.password_hashing = sec::PasswordHashing{sec::k_fleet_scrypt, true};
     if (options.password_hashing == "owasp") setup.password_hashing = sec::PasswordHashing{sec::k_default_scrypt, false};
     if (options.fleet > 1) {
@@ -272,73 +554,53 @@ int serve(const Options& options) {
     }
     if (!options.feature_set.empty()) setup.feature_set = options.feature_set;
     if (options.unit_id != 0) setup.modbus_unit_id = static_cast<std::uint8_t>(options.unit_id);
+    // Opening also rolls back a configuration whose confirm deadline passed while meterd
+    // was stopped, so the ports below are those of the configuration that stands.
     auto meter = Meter::open(std::move(setup));
     if (!meter) {
       log::error("meter.open_failed", {{"error", meter.error()}});
       return exit_config;
     }
-    RunningMeter running;
-    running.meter = std::move(*meter);
-    running.modbus = std::make_unique<ModbusService>(*running.meter);
-    meters.push_back(std::move(running));
+    fleet.meters.push_back(std::make_unique<MeterRuntime>(fleet, static_cast<std::size_t>(index), std::move(*meter)));
   }
 
-  auto acceptors = listen_consecutive(io, options.bind, static_cast<std::uint16_t>(options.modbus_port), options.fleet);
-  if (!acceptors) {
-    log::error("modbus.listen_failed", {{"error", acceptors.error()}});
-    return exit_unavailable;
-  }
-  for (std::size_t i = 0; i < meters.size(); ++i) {
-    auto& running = meters[i];
-    running.modbus_tcp = std::make_unique<ModbusTcpServer>(std::move((*acceptors)[i]), *running.modbus,
-                                                           running.meter->modbus_unit_id());
-    running.modbus_tcp->start();
-    log::info("modbus.listening", {{"serial", running.meter->state().serial_number},
-                                   {"address", options.bind},
-                                   {"port", std::to_string(running.modbus_tcp->port())},
-                                   {"access", std::string(sec::to_string(running.meter->modbus_access()))}});
-  }
-
-  for (auto& running : meters) {
+  for (auto& running : fleet.meters) {
     if (options.session_idle_timeout != 0 &&
-        running.meter->security().session_timeout.count() != options.session_idle_timeout) {
-      auto config = running.meter->security();
+        running->meter->security().session_timeout.count() != options.session_idle_timeout) {
+      auto config = running->meter->security();
       config.session_timeout = std::chrono::seconds(options.session_idle_timeout);
-      if (auto saved = running.meter->replace_security(std::move(config)); !saved) {
+      if (auto saved = running->meter->replace_security(std::move(config)); !saved) {
         log::error("config.session_timeout_invalid", {{"error", saved.error()}});
         return exit_config;
       }
     }
-    running.sessions = std::make_unique<sec::SessionStore>(session_clock(), running.meter->security().session_timeout,
-                                                           static_cast<std::size_t>(options.max_sessions));
-    running.native =
-        std::make_unique<NativeService>(*running.meter, *running.sessions, session_clock(), !options.no_native);
+    running->sessions = std::make_unique<sec::SessionStore>(session_clock(), running->meter->security().session_timeout,
+                                                            static_cast<std::size_t>(options.max_sessions));
+    running->native =
+        std::make_unique<NativeService>(*running->meter, *running->sessions, session_clock(), !options.no_native);
+    running->native->set_config_runtime(running.get());
   }
-  if (!options.no_native) {
-    auto native_acceptors =
-        listen_consecutive(io, options.bind, static_cast<std::uint16_t>(options.native_port), options.fleet);
-    if (!native_acceptors) {
-      log::error("native.listen_failed", {{"error", native_acceptors.error()}});
-      return exit_unavailable;
-    }
-    for (std::size_t i = 0; i < meters.size(); ++i) {
-      auto& running = meters[i];
-      running.native_plain = std::make_unique<NativeServer>(std::move((*native_acceptors)[i]), *running.native, worker, nullptr);
-      running.native_plain->start();
-      log::info("native.listening", {{"serial", running.meter->state().serial_number},
-                                     {"address", options.bind},
-                                     {"port", std::to_string(running.native_plain->port())},
-                                     {"tls", "no"}});
-    }
+  for (const auto which : k_listeners) {
+    if (auto opened = open_listeners(fleet, which); opened != exit_ok) return opened;
   }
-  if (!options.no_secure) {
-    if (auto started = start_secure_ports(io, options, meters, worker); started != exit_ok) return started;
+  for (auto& running : fleet.meters) {
+    const auto ports = running->listening();
+    if (!ports.native && !ports.secure_native && options.native_serial.empty()) {
+      log::warning("native.no_port", {{"serial", running->meter->state().serial_number},
+                                      {"detail", "no native management port is open: this meter cannot be managed"}});
+    }
+    if (const auto& pending = running->meter->pending_confirm()) {
+      log::info("config.confirm_pending", {{"serial", running->meter->state().serial_number},
+                                           {"version", std::to_string(running->meter->config_version())},
+                                           {"deadline", std::to_string(pending->deadline)}});
+      running->arm_confirm_timer(pending->deadline);
+    }
   }
 
   std::unique_ptr<ModbusRtuServer> rtu;
   if (!options.serial.empty()) {
     proto::transport::SerialSettings serial{options.serial, options.baud, options.parity.front(), options.stop_bits};
-    auto opened = ModbusRtuServer::open(io, serial, *meters.front().modbus, meters.front().meter->modbus_unit_id());
+    auto opened = ModbusRtuServer::open(io, serial, fleet.meters.front()->modbus, fleet.meters.front()->meter->modbus_unit_id());
     if (!opened) {
       log::error("modbus.serial_failed", {{"error", opened.error()}});
       return exit_unavailable;
@@ -350,7 +612,7 @@ int serve(const Options& options) {
   if (!options.native_serial.empty()) {
     proto::transport::SerialSettings serial{options.native_serial, options.baud, options.parity.front(),
                                             options.stop_bits};
-    auto opened = NativeSerialServer::open(io, serial, *meters.front().native, worker);
+    auto opened = NativeSerialServer::open(io, serial, *fleet.meters.front()->native, worker);
     if (!opened) {
       log::error("native.serial_failed", {{"error", opened.error()}});
       return exit_unavailable;
@@ -362,10 +624,10 @@ int serve(const Options& options) {
   asio::steady_timer tick_timer(io);
   asio::steady_timer save_timer(io);
   schedule(tick_timer, k_tick_period, [&] {
-    for (auto& running : meters) running.meter->tick();
+    for (auto& running : fleet.meters) running->meter->tick();
   });
   schedule(save_timer, std::chrono::duration_cast<std::chrono::milliseconds>(k_save_period), [&] {
-    for (auto& running : meters) running.meter->save_in_background();
+    for (auto& running : fleet.meters) running->meter->save_in_background();
   });
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
@@ -374,24 +636,20 @@ int serve(const Options& options) {
     log::info("meterd.stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
     tick_timer.cancel();
     save_timer.cancel();
-    for (auto& running : meters) {
-      running.modbus_tcp->stop();
-      if (running.native_plain) running.native_plain->stop();
-      if (running.native_secure) running.native_secure->stop();
-    }
+    for (auto& running : fleet.meters) running->stop_all();
     state_writer().flush();
-    save_all(meters);
+    save_all(fleet);
     io.stop();
   });
 
   if (!options.ready_file.empty()) {
-    if (auto written = sec::write_file_atomically(options.ready_file, ready_document(meters, options).dump() + "\n", 0644);
+    if (auto written = sec::write_file_atomically(options.ready_file, ready_document(fleet).dump() + "\n", 0644);
         !written) {
       log::error("meterd.ready_file_failed", {{"error", written.error()}});
       return exit_io;
     }
   }
-  log::info("meterd.ready", {{"meters", std::to_string(meters.size())}, {"pid", std::to_string(::getpid())}});
+  log::info("meterd.ready", {{"meters", std::to_string(fleet.meters.size())}, {"pid", std::to_string(::getpid())}});
   io.run();
   if (rtu) rtu->stop();
   // A ready file outliving its meterd would announce a port nobody serves.
@@ -481,6 +739,10 @@ int run(int argc, char** argv) {
     const int code = app.exit(error);
     return code == 0 ? exit_ok : exit_usage;
   }
+  options.modbus_port_given = app.count("--modbus-port") > 0;
+  options.native_port_given = app.count("--native-port") > 0;
+  options.secure_port_given = app.count("--secure-port") > 0;
+  options.scenario_given = app.count("--scenario") > 0;
   if (options.list_models) {
     for (const auto& name : proto::model::embedded_model_names()) std::cout << name << '\n';
     return exit_ok;

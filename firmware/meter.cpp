@@ -6,10 +6,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
 #include "firmware/log.hpp"
 #include "firmware/meter_security.hpp"
+#include "firmware/scenario_catalog.hpp"
 #include "firmware/state_writer.hpp"
 
 namespace meterd {
@@ -182,13 +184,42 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
   auto events = SecurityEventLog::open(setup.state_dir);
   if (!events) return proto::unexpected(events.error());
 
-  auto meter = std::unique_ptr<Meter>(new Meter(std::move(setup), std::move(state), std::move(*capabilities)));
+  simulation::Scenario base_scenario = setup.scenario;
+  if (state.scenario && setup.scenario_from_command_line) {
+    // The command line wins over a profile's scenario (flag > profile > default); the
+    // configuration then says what runs, and the profile's choice shows as drift.
+    log::info("meter.scenario_overridden", {{"configured", *state.scenario}, {"running", setup.scenario.name}});
+    state.scenario.reset();
+  } else if (state.scenario) {
+    auto stored = load_builtin_scenario(*state.scenario);
+    if (!stored) return proto::unexpected(setup.state_dir.string() + ": the configured scenario: " + stored.error());
+    base_scenario = std::move(*stored);
+  }
+
+  for (auto [service, given, name] : {std::tuple{&state.communications.modbus_tcp, setup.modbus_port_from_command_line, "modbus_tcp"},
+                                      std::tuple{&state.communications.native, setup.native_port_from_command_line, "native"},
+                                      std::tuple{&state.communications.secure_native, setup.secure_port_from_command_line,
+                                                 "secure_native"}}) {
+    if (!given || !service->port) continue;
+    log::info("meter.port_overridden", {{"service", name}, {"configured", std::to_string(*service->port)}});
+    service->port.reset();
+  }
+
+  auto meter = std::unique_ptr<Meter>(
+      new Meter(std::move(setup), std::move(state), std::move(*capabilities), std::move(base_scenario)));
   meter->lock_fd_ = lock->release();
   meter->security_limits_ = std::move(limits);
   meter->security_events_.emplace(std::move(*events));
   if (auto saved = meter->save(); !saved) return proto::unexpected(saved.error());
   for (const auto& note : security_notes) {
     meter->record_security_event(sec::SecurityEventType::security_configuration_change, EventSource{}, note);
+  }
+  // Before any port opens: a configuration nobody confirmed in time must not serve again.
+  if (const auto& pending = meter->pending_confirm(); pending && pending->deadline <= MeterClock::wall_now()) {
+    if (auto rolled_back = meter->roll_back_configuration("confirm deadline passed while meterd was stopped", EventSource{});
+        !rolled_back) {
+      return proto::unexpected(rolled_back.error());
+    }
   }
   log::info(fresh ? "meter.created" : "meter.loaded",
             {{"serial", meter->state_.serial_number},
@@ -199,15 +230,19 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
   return meter;
 }
 
-Meter::Meter(MeterSetup setup, MeterState state, proto::model::Capabilities capabilities)
+Meter::Meter(MeterSetup setup, MeterState state, proto::model::Capabilities capabilities,
+             simulation::Scenario base_scenario)
     : state_dir_(std::move(setup.state_dir)),
       model_(std::move(setup.model)),
       state_(std::move(state)),
       capabilities_(std::move(capabilities)),
       register_map_(std::make_unique<proto::model::RegisterMap>(proto::model::RegisterMap::for_capabilities(capabilities_))),
       image_(*register_map_),
-      clock_(setup.scenario.time_acceleration),
-      engine_(std::move(setup.scenario), setup.seed, clock_.now()),
+      command_line_scenario_(std::move(setup.scenario)),
+      base_scenario_(std::move(base_scenario)),
+      seed_(setup.seed),
+      clock_(base_scenario_.time_acceleration),
+      engine_(with_metering_overrides(base_scenario_, state_.metering), setup.seed, clock_.now()),
       modbus_access_(setup.modbus_access.value_or(state_.modbus_access)),
       modbus_unit_id_(setup.modbus_unit_id.value_or(state_.modbus_unit_id)) {
   if (state_.clock_offset_s != 0.0) clock_.set(MeterClock::wall_now() + state_.clock_offset_s);
@@ -295,6 +330,7 @@ void Meter::save_in_background() { state_writer().save_later(state_dir_, snapsho
 proto::Result<proto::Ok, std::string> Meter::set_modbus_unit_id(std::uint8_t unit_id) {
   if (unit_id < 1 || unit_id > 247) return proto::unexpected(std::string("a Modbus unit id is 1 to 247"));
   MeterState updated = snapshot();
+  if (unit_id != updated.modbus_unit_id) ++updated.config_version;
   updated.modbus_unit_id = unit_id;
   if (auto saved = state_writer().save_now(state_dir_, updated); !saved) return proto::unexpected(saved.error());
   state_ = std::move(updated);
@@ -307,14 +343,17 @@ sec::MeterSecuritySettings Meter::security_settings() const {
 }
 
 proto::Result<proto::Ok, std::string> Meter::replace_security(sec::SecurityConfig next,
-                                                             std::optional<sec::MeterSecuritySettings> settings) {
+                                                             std::optional<sec::MeterSecuritySettings> settings,
+                                                             bool configuration_change) {
   if (auto valid = sec::validate(next, security_limits_); !valid) return proto::unexpected(valid.error());
   MeterState updated = snapshot();
+  const auto before = updated.configuration();
   updated.security = std::move(next);
   if (settings) {
     updated.modbus_access = settings->modbus_access;
     updated.set(ConfigSetting::time_sync_enabled, settings->time_sync ? 1 : 0);
   }
+  if (configuration_change && updated.configuration() != before) ++updated.config_version;
   if (auto saved = state_writer().save_now(state_dir_, updated); !saved) return proto::unexpected(saved.error());
   state_ = std::move(updated);
   if (settings) modbus_access_ = settings->modbus_access;
@@ -364,6 +403,7 @@ proto::Result<proto::Ok, SettingsError> Meter::apply_settings(
   const bool demand_changed = demand_settings_of(updated).interval_minutes != demand_settings_of(state_).interval_minutes ||
                               demand_settings_of(updated).subintervals != demand_settings_of(state_).subintervals;
   updated.energy = engine_.state();
+  if (updated.settings != state_.settings) ++updated.config_version;
   if (auto saved = state_writer().save_now(state_dir_, updated); !saved) {
     return proto::unexpected(SettingsError{SettingsError::storage_failed, saved.error()});
   }
@@ -375,6 +415,106 @@ proto::Result<proto::Ok, SettingsError> Meter::apply_settings(
                                         {"setting", std::string(proto::model::info(setting).name)},
                                         {"value", std::to_string(value)}});
   }
+  return proto::Ok{};
+}
+
+MeterConfiguration Meter::configuration() const {
+  auto configuration = state_.configuration();
+  configuration.modbus_access = modbus_access_;
+  configuration.modbus_unit_id = modbus_unit_id_;
+  return configuration;
+}
+
+proto::Result<simulation::Scenario, std::string> Meter::scenario_for(const MeterConfiguration& target) const {
+  if (target.scenario == state_.scenario) return base_scenario_;
+  if (!target.scenario) return command_line_scenario_;
+  return load_builtin_scenario(*target.scenario);
+}
+
+proto::Result<proto::Ok, std::string> Meter::check_configuration(const MeterConfiguration& target) const {
+  if (auto valid = sec::validate(target.security, security_limits_); !valid) return proto::unexpected(valid.error());
+  for (const auto& setting : proto::model::k_config_settings) {
+    const auto value = target.settings[static_cast<std::size_t>(setting.setting)];
+    if (value < setting.min || value > setting.max) {
+      return proto::unexpected(std::string(setting.name) + " must lie between " + std::to_string(setting.min) +
+                               " and " + std::to_string(setting.max));
+    }
+  }
+  if (auto problem = check_demand_settings(target.settings[static_cast<std::size_t>(ConfigSetting::demand_interval_minutes)],
+                                           target.settings[static_cast<std::size_t>(ConfigSetting::demand_subintervals)])) {
+    return proto::unexpected(*problem);
+  }
+  if (target.modbus_unit_id < 1 || target.modbus_unit_id > 247) {
+    return proto::unexpected(std::string("a Modbus unit id is 1 to 247"));
+  }
+  if (auto scenario = scenario_for(target); !scenario) return proto::unexpected(scenario.error());
+  return proto::Ok{};
+}
+
+proto::Result<proto::Ok, std::string> Meter::apply_configuration(MeterConfiguration target,
+                                                                std::optional<PendingConfirm> pending) {
+  if (auto checked = check_configuration(target); !checked) return checked;
+  auto base = scenario_for(target);
+  if (!base) return proto::unexpected(base.error());
+  const bool supply_changed = target.scenario != state_.scenario || target.metering != state_.metering;
+  MeterState updated = snapshot();
+  const bool demand_changed = demand_settings_of(updated).interval_minutes !=
+                                  static_cast<int>(target.settings[static_cast<std::size_t>(ConfigSetting::demand_interval_minutes)]) ||
+                              demand_settings_of(updated).subintervals !=
+                                  static_cast<int>(target.settings[static_cast<std::size_t>(ConfigSetting::demand_subintervals)]);
+  updated.set_configuration(std::move(target));
+  updated.pending_confirm = std::move(pending);
+  ++updated.config_version;
+  if (auto saved = state_writer().save_now(state_dir_, updated); !saved) return proto::unexpected(saved.error());
+
+  state_ = std::move(updated);
+  modbus_access_ = state_.modbus_access;
+  modbus_unit_id_ = state_.modbus_unit_id;
+  if (supply_changed) {
+    // A new supply is a new engine; the registers it integrated so far carry over (test
+    // mode's counts included: the frozen billing copy is kept apart in frozen_energy_).
+    const auto energy = engine_.state();
+    const double now = clock_.now();
+    base_scenario_ = std::move(*base);
+    if (base_scenario_.time_acceleration != clock_.acceleration()) {
+      MeterClock clock(base_scenario_.time_acceleration);
+      clock.set(now);
+      clock_ = clock;
+    }
+    engine_ = simulation::Engine(with_metering_overrides(base_scenario_, state_.metering), seed_, now);
+    engine_.set_demand_settings(demand_settings_of(state_));
+    engine_.restore(energy);
+  } else if (demand_changed) {
+    engine_.set_demand_settings(demand_settings_of(state_));
+  }
+  tick();
+  return proto::Ok{};
+}
+
+proto::Result<proto::Ok, std::string> Meter::clear_pending_confirm() {
+  if (!state_.pending_confirm) return proto::unexpected(std::string("no configuration is waiting for a confirm"));
+  MeterState updated = snapshot();
+  updated.pending_confirm.reset();
+  if (auto saved = state_writer().save_now(state_dir_, updated); !saved) return proto::unexpected(saved.error());
+  state_ = std::move(updated);
+  return proto::Ok{};
+}
+
+proto::Result<proto::Ok, std::string> Meter::roll_back_configuration(const std::string& reason,
+                                                                    const EventSource& source) {
+  if (!state_.pending_confirm) return proto::unexpected(std::string("no configuration is waiting for a confirm"));
+  const auto from_version = state_.config_version;
+  const auto previous_version = state_.pending_confirm->previous_version;
+  if (auto applied = apply_configuration(state_.pending_confirm->previous, std::nullopt); !applied) return applied;
+  const auto detail = "configuration rolled back from version " + std::to_string(from_version) +
+                      " to the configuration of version " + std::to_string(previous_version) + " (now version " +
+                      std::to_string(state_.config_version) + "): " + reason;
+  log::warning("config.rolled_back", {{"serial", state_.serial_number},
+                                      {"from_version", std::to_string(from_version)},
+                                      {"restored_version", std::to_string(previous_version)},
+                                      {"version", std::to_string(state_.config_version)},
+                                      {"reason", reason}});
+  record_security_event(sec::SecurityEventType::configuration_change, source, detail);
   return proto::Ok{};
 }
 

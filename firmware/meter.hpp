@@ -35,6 +35,14 @@ struct MeterSetup {
   std::optional<std::uint8_t> modbus_unit_id;
   // Password hashing cost; a meter created without it uses the OWASP default.
   std::optional<sec::PasswordHashing> password_hashing;
+  // Whether `scenario` was asked for on the command line: then it wins over a scenario a
+  // profile stored; otherwise the stored one runs (flag > profile > default).
+  bool scenario_from_command_line = false;
+  // Ports given on the command line win over the ones a profile stored, which then are
+  // forgotten, so the configuration says what runs (a later profile may move them again).
+  bool modbus_port_from_command_line = false;
+  bool native_port_from_command_line = false;
+  bool secure_port_from_command_line = false;
 };
 
 // Who caused a security event and over what; "meter" for the meter itself.
@@ -87,6 +95,31 @@ class Meter {
   // Energy counted since test mode began (zero outside test mode), in the energy points' units.
   simulation::EngineState test_energy() const;
 
+  // Counts configuration changes; see MeterState::config_version.
+  std::uint64_t config_version() const { return state_.config_version; }
+  // The configuration in force: the stored one, with the Modbus access and unit id a
+  // command-line flag may have put in force instead.
+  MeterConfiguration configuration() const;
+  // The scenario before a profile's wiring and nominal values are laid over it.
+  const simulation::Scenario& base_scenario() const { return base_scenario_; }
+  const simulation::Scenario& scenario() const { return engine_.scenario(); }
+  // The scenario `configuration` runs on, before its metering overrides.
+  proto::Result<simulation::Scenario, std::string> scenario_for(const MeterConfiguration& configuration) const;
+  // What apply_configuration would refuse, checked without changing anything.
+  proto::Result<proto::Ok, std::string> check_configuration(const MeterConfiguration& target) const;
+  // Makes `target` the configuration, with `pending` (or none) as the pending confirm:
+  // saved in one write with the version bumped, then in force (simulation rebuilt on the
+  // new supply with its energy registers kept, demand, Modbus). All or nothing. Which
+  // ports serve the services is the caller's business (config_runtime.hpp).
+  proto::Result<proto::Ok, std::string> apply_configuration(MeterConfiguration target,
+                                                            std::optional<PendingConfirm> pending);
+  const std::optional<PendingConfirm>& pending_confirm() const { return state_.pending_confirm; }
+  // config.confirm: the configuration stays and the pending record goes (no version bump).
+  proto::Result<proto::Ok, std::string> clear_pending_confirm();
+  // Puts the pending confirm's previous configuration back (version bumped), logs it and
+  // records a configuration change event saying `reason`. An error when nothing is pending.
+  proto::Result<proto::Ok, std::string> roll_back_configuration(const std::string& reason, const EventSource& source);
+
   // Comm Config: the Modbus unit id the meter answers to; saved before this returns.
   proto::Result<proto::Ok, std::string> set_modbus_unit_id(std::uint8_t unit_id);
 
@@ -95,8 +128,11 @@ class Meter {
   sec::MeterSecuritySettings security_settings() const;
   // Replaces the security configuration (and the Modbus access and time sync options it
   // is shown with) all at once: validated, saved, then in force; or none of it.
+  // `configuration_change` false: a password rehashed at login, the same password in a
+  // new form, which leaves config_version alone.
   proto::Result<proto::Ok, std::string> replace_security(sec::SecurityConfig next,
-                                                         std::optional<sec::MeterSecuritySettings> settings = std::nullopt);
+                                                         std::optional<sec::MeterSecuritySettings> settings = std::nullopt,
+                                                         bool configuration_change = true);
   // Writes an event to the cybersecurity event log when its priority says so.
   void record_security_event(sec::SecurityEventType type, const EventSource& source, std::string detail);
   const SecurityEventLog& security_events() const { return *security_events_; }
@@ -107,7 +143,8 @@ class Meter {
       const std::vector<std::pair<proto::model::ConfigSetting, std::int64_t>>& values);
 
  private:
-  Meter(MeterSetup setup, MeterState state, proto::model::Capabilities capabilities);
+  Meter(MeterSetup setup, MeterState state, proto::model::Capabilities capabilities,
+        simulation::Scenario base_scenario);
   MeterState snapshot();  // the state with the engine's latest energy registers
 
   std::filesystem::path state_dir_;
@@ -116,6 +153,9 @@ class Meter {
   proto::model::Capabilities capabilities_;
   std::unique_ptr<proto::model::RegisterMap> register_map_;  // stable address: the image points into it
   RegisterImage image_;
+  simulation::Scenario command_line_scenario_;  // runs when no profile chose a scenario
+  simulation::Scenario base_scenario_;
+  std::uint64_t seed_;
   MeterClock clock_;
   simulation::Engine engine_;
   proto::model::Measurements measurements_;

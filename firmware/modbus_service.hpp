@@ -23,6 +23,9 @@ class ModbusService {
   // returns its size.
   std::size_t handle(proto::codec::ByteView request, proto::codec::ByteBuffer response);
 
+  // The Modbus unit id the meter answers to now.
+  std::uint8_t unit_id() const { return meter_.modbus_unit_id(); }
+
   // The device identification objects this meter serves, in object id order.
   std::vector<proto::codec::modbus::DeviceIdObject> device_id_objects() const;
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "firmware/config_operations.hpp"
 #include "firmware/log.hpp"
 #include "firmware/native_replies.hpp"
 #include "firmware/security_operations.hpp"
@@ -61,6 +62,12 @@ constexpr BuiltinOperation k_builtin_operations[] = {
     {"test_mode.set", Permission::test_mode},
     {"settings.set", Permission::full_meter_config},
     {"comm.set", Permission::comm_config},
+    // A profile covers security, and plan verifies passwords: none of it is for readers.
+    {"config.get", Permission::security_config},
+    {"config.plan", Permission::security_config},
+    {"config.apply", Permission::security_config},
+    {"config.confirm", Permission::security_config},
+    {"config.rollback", Permission::security_config},
 };
 
 const BuiltinOperation* find_builtin(std::string_view name) {
@@ -75,6 +82,23 @@ std::string known_operations() {
   for (const auto& operation : k_builtin_operations) text += (text.empty() ? "" : ", ") + std::string(operation.name);
   return text + ", security.*, users.*";
 }
+
+// A service without a daemon around it: nothing listens and nothing may change that.
+class InertRuntime final : public ConfigRuntime {
+ public:
+  ListenerPorts listening() const override { return {}; }
+  std::uint16_t fallback_port(Listener) const override { return 0; }
+  bool kept_closed(Listener) const override { return true; }
+  std::vector<std::uint16_t> ports_of_other_meters() const override { return {}; }
+  proto::Result<proto::Ok, std::string> prepare(const ListenerPorts& wanted) override {
+    if (wanted != ListenerPorts{}) return proto::unexpected(std::string("this meter has no listeners to open"));
+    return proto::Ok{};
+  }
+  void commit() override {}
+  void abandon() override {}
+  void arm_confirm_timer(std::int64_t) override {}
+  void cancel_confirm_timer() override {}
+};
 
 // Keyed digest of legacy credentials with the stored hash they matched: a per-process
 // random key, so the digest is useless outside this process.
@@ -129,6 +153,15 @@ EventSource event_source(const NativeConnection& connection, std::string user) {
 NativeService::NativeService(Meter& meter, sec::SessionStore& sessions, const sec::Clock& clock, bool plain_port_open)
     : meter_(meter), sessions_(sessions), lockouts_(clock), failed_logins_(clock), plain_port_open_(plain_port_open) {
   sessions_.set_idle_timeout(meter_.security().session_timeout);
+}
+
+bool NativeService::plain_port_open() const {
+  return config_runtime_ ? config_runtime_->listening().native.has_value() : plain_port_open_;
+}
+
+ConfigRuntime& NativeService::config_runtime() {
+  static InertRuntime inert;
+  return config_runtime_ ? *config_runtime_ : inert;
 }
 
 NativeReply NativeService::frame_error(native::FrameError error) {
@@ -267,7 +300,7 @@ NativeOutcome NativeService::login(NativeConnection& connection, std::uint32_t i
     if (check->rehashed) {
       auto updated = sec::set_password_hash(meter_.security(), key.user, *check->rehashed, default_credential,
                                             meter_.security_limits());
-      if (updated) (void)meter_.replace_security(std::move(*updated));
+      if (updated) (void)meter_.replace_security(std::move(*updated), std::nullopt, false);
     }
     auto token = sessions_.open(key.user, connection.id);
     if (!token) return error_reply(id, ErrorCode::busy, std::string(sec::to_string(token.error())));
@@ -348,6 +381,7 @@ NativeOutcome NativeService::execute(NativeConnection&, std::uint32_t id, const 
                            " lacks the " + std::string(sec::to_string(builtin->permission)) + " permission that " + op +
                            " needs");
   }
+  if (is_config_operation(op)) return run_config_operation(*this, id, op, request.arguments, caller);
 
   json result;
   if (op == "identity") {

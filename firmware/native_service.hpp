@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "firmware/config_runtime.hpp"
 #include "firmware/meter.hpp"
 #include "libproto/codec/native_frame.hpp"
 #include "libproto/codec/native_messages.hpp"
@@ -80,7 +81,12 @@ class NativeService {
   Meter& meter() { return meter_; }
   sec::SessionStore& sessions() { return sessions_; }
   sec::LockoutTracker& lockouts() { return lockouts_; }
-  bool plain_port_open() const { return plain_port_open_; }
+  // With a runtime, what it listens on now; otherwise what the constructor was told.
+  bool plain_port_open() const;
+  // The daemon's listeners and confirm timer for config.* (not owned; null: a service
+  // with no listeners to change, which keeps every port as it is).
+  void set_config_runtime(ConfigRuntime* runtime) { config_runtime_ = runtime; }
+  ConfigRuntime& config_runtime();
 
  private:
   NativeOutcome login(NativeConnection& connection, std::uint32_t id, const proto::codec::native::Login& login);
@@ -100,6 +106,7 @@ class NativeService {
   sec::LockoutTracker lockouts_;
   sec::FailedLoginDeduplicator failed_logins_;
   bool plain_port_open_;
+  ConfigRuntime* config_runtime_ = nullptr;
 };
 
 // The source of events caused over a connection.

@@ -6,6 +6,7 @@
 #include "firmware/log.hpp"
 #include "firmware/meter_security.hpp"
 #include "firmware/native_replies.hpp"
+#include "firmware/password_resolution.hpp"
 #include "libproto/model/utc_time.hpp"
 #include "libsec/security_document.hpp"
 
@@ -355,103 +356,39 @@ NativeOutcome Operations::security_apply() {
   if (!text) return invalid(id_, "security.apply needs document: the YAML text");
   auto document = sec::parse_security_document(*text, source);
   if (!document) return invalid(id_, document.error());
-  std::map<std::string, std::string> passwords;
-  if (arguments_.has("passwords")) {
-    const auto& given = arguments_.object.at("passwords");
-    if (!given.is_object()) return invalid(id_, "security.apply: passwords must map user names to passwords");
-    for (const auto& [name, password] : given.items()) {
-      if (!password.is_string()) return invalid(id_, "security.apply: the password for " + name + " must be text");
-      passwords[name] = password.get<std::string>();
-    }
-  }
+  auto passwords = read_sent_passwords(arguments_.object, document->users, "security.apply");
+  if (!passwords) return invalid(id_, passwords.error());
   // The rules a new password meets are those of the configuration it will live in.
   auto target = meter_.security();
   if (document->mode) target.mode = *document->mode;
   if (document->complexity) target.policy.complexity = *document->complexity;
   if (document->min_length) target.policy.min_length = *document->min_length;
-  for (const auto& user : document->users) {
-    if (!user.password_file) continue;
-    if (!passwords.count(user.name)) {
-      return invalid(id_, user.location + ": user '" + user.name + "' names a password_file but none was sent");
-    }
-  }
-  for (const auto& entry : passwords) {
-    const auto& name = entry.first;
-    const bool listed = std::any_of(document->users.begin(), document->users.end(),
-                                    [&](const sec::DocumentUser& user) { return user.name == name && user.password_file; });
-    if (!listed) return invalid(id_, "security.apply: a password was sent for '" + name + "', which has no password_file");
-  }
-  struct Job {
-    std::map<std::string, std::string> passwords;
-    std::map<std::string, std::string> current_hashes;
-    sec::ScryptParams params;
-    std::map<std::string, sec::ResolvedPassword> resolved;
-    bool failed = false;
-  };
-  auto job = std::make_shared<Job>();
-  job->passwords = std::move(passwords);
-  job->params = meter_.security().hashing.params;
-  if (document->hash_log2_n) job->params.log2_n = *document->hash_log2_n;
-  if (document->hash_r) job->params.r = *document->hash_r;
-  if (document->hash_p) job->params.p = *document->hash_p;
-  for (const auto& [name, password] : job->passwords) {
-    if (auto checked = sec::check_new_password(target, meter_.security_limits(), password); !checked) {
-      if (const auto* existing = meter_.security().find_user(name); !existing) {
-        return invalid(id_, "user " + name + ": " + checked.error().message);
-      }
-      // An existing password that no longer meets the rules keeps working (the rules
-      // apply when a password is set); whether this one is new is known after hashing.
-    }
-    if (const auto* existing = meter_.security().find_user(name)) job->current_hashes[name] = existing->password_hash;
-  }
-  if (!sec::params_in_bounds(job->params)) return invalid(id_, "password_hashing parameters are out of bounds");
+  auto params = meter_.security().hashing.params;
+  if (document->hash_log2_n) params.log2_n = *document->hash_log2_n;
+  if (document->hash_r) params.r = *document->hash_r;
+  if (document->hash_p) params.p = *document->hash_p;
   auto self = std::make_shared<Operations>(*this);
   auto parsed = std::make_shared<sec::SecurityDocument>(std::move(*document));
-  DeferredReply deferred;
-  deferred.work = [job] {
-    for (const auto& [name, password] : job->passwords) {
-      const auto current = job->current_hashes.find(name);
-      sec::ResolvedPassword resolved;
-      resolved.is_factory_password = password == sec::k_factory_password;
-      // Passwords are compared on the meter: the same one again changes nothing.
-      if (current == job->current_hashes.end() || !sec::verify_password(password, current->second)) {
-        auto hash = sec::hash_password(password, job->params);
-        if (!hash) {
-          job->failed = true;
-          return;
+  return resolve_passwords(
+      meter_, id_, std::move(*passwords), target, params,
+      [self, parsed, source](const ResolvedPasswords& resolved) -> NativeOutcome {
+        auto& meter = self->meter_;
+        auto applied =
+            sec::apply_security_document(meter.security(), meter.security_settings(), *parsed, resolved, meter.security_limits());
+        if (!applied) return invalid(self->id_, applied.error());
+        json changes = json::array();
+        for (const auto& change : applied->changes) changes.push_back(change);
+        if (applied->changes.empty()) {
+          meter.record_security_event(SecurityEventType::security_configuration_change, self->caller_.source,
+                                      "apply of " + source + ": no changes");
+          return response_reply(self->id_, {{"changed", false}, {"changes", changes}});
         }
-        resolved.new_hash = std::move(*hash);
-      }
-      job->resolved[name] = std::move(resolved);
-    }
-  };
-  deferred.finish = [self, job, parsed, target, source](NativeConnection&) -> NativeOutcome {
-    auto& meter = self->meter_;
-    if (job->failed) return error_reply(self->id_, ErrorCode::internal_error, "password hashing failed; nothing changed");
-    for (const auto& [name, resolved] : job->resolved) {
-      if (!resolved.new_hash) continue;
-      if (auto checked = sec::check_new_password(target, meter.security_limits(), job->passwords.at(name)); !checked) {
-        return invalid(self->id_, "user " + name + ": " + checked.error().message);
-      }
-    }
-    auto applied = sec::apply_security_document(meter.security(), meter.security_settings(), *parsed, job->resolved,
-                                                meter.security_limits());
-    if (!applied) return invalid(self->id_, applied.error());
-    json changes = json::array();
-    for (const auto& change : applied->changes) changes.push_back(change);
-    if (applied->changes.empty()) {
-      meter.record_security_event(SecurityEventType::security_configuration_change, self->caller_.source,
-                                  "apply of " + source + ": no changes");
-      return response_reply(self->id_, {{"changed", false}, {"changes", changes}});
-    }
-    std::string detail = "apply of " + source + ": " + std::to_string(applied->changes.size()) + " changes";
-    const bool mode_changed = applied->config.mode != meter.security().mode;
-    auto outcome = self->commit(std::move(applied->config),
-                                mode_changed ? SecurityEventType::mode_change : SecurityEventType::security_configuration_change,
-                                detail, {{"changed", true}, {"changes", changes}}, applied->settings);
-    return outcome;
-  };
-  return deferred;
+        std::string detail = "apply of " + source + ": " + std::to_string(applied->changes.size()) + " changes";
+        const bool mode_changed = applied->config.mode != meter.security().mode;
+        return self->commit(std::move(applied->config),
+                            mode_changed ? SecurityEventType::mode_change : SecurityEventType::security_configuration_change,
+                            detail, {{"changed", true}, {"changes", changes}}, applied->settings);
+      });
 }
 
 NativeOutcome Operations::run() {

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "libproto/model/yaml_document.hpp"
+#include "libsec/security_document_sections.hpp"
 
 namespace sec {
 
@@ -36,10 +37,10 @@ std::optional<std::chrono::seconds> optional_seconds(const YamlMap& map, std::st
   return std::chrono::seconds(map.integer(key, min, max));
 }
 
-DocumentLockout read_lockout(const YamlMap& parent, std::string_view key) {
+DocumentLockout read_lockout(const YamlMap& parent, std::string_view key, const std::string& prefix) {
   DocumentLockout lockout;
   if (!parent.has(key)) return lockout;
-  const YamlMap map(parent.optional(key), parent.file(), "lockout." + std::string(key));
+  const YamlMap map(parent.optional(key), parent.file(), prefix + "lockout." + std::string(key));
   map.allow_only({"attempts", "window_s", "duration_s"});
   lockout.attempts = optional_integer<std::uint32_t>(map, "attempts", 0, k_max_lockout_attempts);
   lockout.window = optional_seconds(map, "window_s", 1, k_max_lockout_seconds.count());
@@ -67,12 +68,14 @@ PermissionSet read_permissions(const YAML::Node& node, std::string_view file, co
   return permissions;
 }
 
-std::vector<DocumentUser> read_users(const YAML::Node& node, std::string_view file) {
-  if (!node.IsSequence()) proto::model::fail_at(node, file, "users must be a list of {name, permissions} entries");
-  if (node.size() > k_max_users) proto::model::fail_at(node, file, "users lists more than 50 accounts");
+std::vector<DocumentUser> read_users(const YAML::Node& node, std::string_view file, const std::string& prefix) {
+  if (!node.IsSequence()) {
+    proto::model::fail_at(node, file, prefix + "users must be a list of {name, permissions} entries");
+  }
+  if (node.size() > k_max_users) proto::model::fail_at(node, file, prefix + "users lists more than 50 accounts");
   std::vector<DocumentUser> users;
   for (std::size_t i = 0; i < node.size(); ++i) {
-    const YamlMap entry(node[i], file, "users[" + std::to_string(i) + "]");
+    const YamlMap entry(node[i], file, prefix + "users[" + std::to_string(i) + "]");
     entry.allow_only({"name", "permissions", "password_file", "password_hash", "password"});
     if (entry.has("password")) {
       entry.fail(entry.optional("password"),
@@ -87,7 +90,8 @@ std::vector<DocumentUser> read_users(const YAML::Node& node, std::string_view fi
     }
     user.location = location_of(node[i], file);
     if (entry.has("permissions")) {
-      user.permissions = read_permissions(entry.optional("permissions"), file, "users[" + user.name + "].permissions");
+      user.permissions =
+          read_permissions(entry.optional("permissions"), file, prefix + "users[" + user.name + "].permissions");
     }
     if (entry.has("password_file")) user.password_file = entry.string("password_file");
     if (entry.has("password_hash")) {
@@ -105,10 +109,11 @@ std::vector<DocumentUser> read_users(const YAML::Node& node, std::string_view fi
   return users;
 }
 
+std::string prefix_of(detail::SecurityKeys keys) { return keys == detail::SecurityKeys::profile ? "security." : ""; }
+
 SecurityDocument read_document(const YAML::Node& root_node, std::string_view file) {
   const YamlMap root(root_node, file, "security configuration");
-  root.allow_only({"apiVersion", "kind", "mode", "policy", "lockout", "session_timeout_s", "options",
-                   "password_hashing", "event_priorities", "users"});
+  detail::check_security_keys(root, detail::SecurityKeys::document);
   if (const auto api = root.string("apiVersion"); api != k_security_document_api_version) {
     root.fail(root.required("apiVersion"), "apiVersion is '" + api + "'; this version reads '" +
                                                std::string(k_security_document_api_version) + "'");
@@ -118,80 +123,7 @@ SecurityDocument read_document(const YAML::Node& root_node, std::string_view fil
                                          std::string(k_security_document_kind));
   }
   SecurityDocument document;
-  if (root.has("mode")) {
-    const auto text = root.string("mode");
-    document.mode = parse_security_mode(text);
-    if (!document.mode) root.fail(root.required("mode"), "mode is '" + text + "'; use legacy, standard or advanced");
-  }
-  if (root.has("policy")) {
-    const YamlMap policy(root.optional("policy"), file, "policy");
-    policy.allow_only({"complexity", "min_length"});
-    if (policy.has("complexity")) {
-      const auto text = policy.string("complexity");
-      document.complexity = parse_complexity(text);
-      if (!document.complexity) {
-        policy.fail(policy.required("complexity"),
-                    "complexity is '" + text + "'; use none, nerc-cip-007-5 or ieee-1686-2013");
-      }
-    }
-    document.min_length = optional_integer<std::size_t>(policy, "min_length", 1, 64);
-  }
-  if (root.has("lockout")) {
-    const YamlMap lockout(root.optional("lockout"), file, "lockout");
-    lockout.allow_only({"native", "web"});
-    document.native_lockout = read_lockout(lockout, "native");
-    document.web_lockout = read_lockout(lockout, "web");
-  }
-  document.session_timeout =
-      optional_seconds(root, "session_timeout_s", k_min_session_timeout.count(), k_max_session_timeout.count());
-  if (root.has("options")) {
-    const YamlMap options(root.optional("options"), file, "options");
-    options.allow_only({"web_server", "web_server_programming", "front_panel_programming", "modbus_access",
-                        "time_sync", "revenue_lock", "services"});
-    document.web_server = optional_flag(options, "web_server");
-    document.web_server_programming = optional_flag(options, "web_server_programming");
-    document.front_panel_programming = optional_flag(options, "front_panel_programming");
-    document.time_sync = optional_flag(options, "time_sync");
-    document.revenue_lock = optional_flag(options, "revenue_lock");
-    if (options.has("modbus_access")) {
-      const auto text = options.string("modbus_access");
-      document.modbus_access = parse_modbus_access(text);
-      if (!document.modbus_access) {
-        options.fail(options.required("modbus_access"),
-                     "modbus_access is '" + text + "'; use none, read-only or read-write");
-      }
-    }
-    if (options.has("services")) {
-      const YamlMap services(options.optional("services"), file, "options.services");
-      services.allow_only({"ssh", "sftp", "telnet", "ftp"});
-      document.ssh = optional_flag(services, "ssh");
-      document.sftp = optional_flag(services, "sftp");
-      document.telnet = optional_flag(services, "telnet");
-      document.ftp = optional_flag(services, "ftp");
-    }
-  }
-  if (root.has("password_hashing")) {
-    const YamlMap hashing(root.optional("password_hashing"), file, "password_hashing");
-    hashing.allow_only({"log2_n", "r", "p", "fleet_allowed"});
-    document.hash_log2_n = optional_integer<std::uint8_t>(hashing, "log2_n", 1, 20);
-    document.hash_r = optional_integer<std::uint32_t>(hashing, "r", 1, 32);
-    document.hash_p = optional_integer<std::uint32_t>(hashing, "p", 1, 16);
-    document.fleet_allowed = optional_flag(hashing, "fleet_allowed");
-  }
-  if (root.has("event_priorities")) {
-    const auto node = root.optional("event_priorities");
-    const YamlMap priorities(node, file, "event_priorities");
-    for (const auto& entry : node) {
-      const auto key = proto::model::scalar_string(entry.first, file, "event_priorities key");
-      const auto type = parse_security_event_type(key);
-      if (!type) priorities.fail(entry.first, "unknown event type '" + key + "'");
-      document.priorities.emplace_back(*type, static_cast<std::uint8_t>(priorities.integer(key, 0, 255)));
-    }
-  }
-  if (root.has("users")) {
-    document.users_listed = true;
-    document.users = read_users(root.optional("users"), file);
-  }
+  detail::read_security_sections(root, detail::SecurityKeys::document, document);
   return document;
 }
 
@@ -220,6 +152,119 @@ void overlay_lockout(LockoutPolicy& target, const DocumentLockout& document) {
 }
 
 }  // namespace
+
+namespace detail {
+
+void check_security_keys(const YamlMap& map, SecurityKeys keys) {
+  if (keys == SecurityKeys::document) {
+    map.allow_only({"apiVersion", "kind", "mode", "policy", "lockout", "session_timeout_s", "options",
+                    "password_hashing", "event_priorities", "users"});
+    return;
+  }
+  // A profile keeps each setting in one place; say where rather than "unknown key".
+  if (map.has("event_priorities")) {
+    map.fail(map.optional("event_priorities").IsNull() ? map.node() : map.optional("event_priorities"),
+             "security.event_priorities has its place in a profile under events.priorities; move it there");
+  }
+  map.allow_only({"mode", "policy", "lockout", "session_timeout_s", "options", "password_hashing", "users"});
+}
+
+void read_security_sections(const YamlMap& root, SecurityKeys keys, SecurityDocument& document) {
+  const auto file = root.file();
+  const auto prefix = prefix_of(keys);
+  if (root.has("mode")) {
+    const auto text = root.string("mode");
+    document.mode = parse_security_mode(text);
+    if (!document.mode) {
+      root.fail(root.required("mode"), prefix + "mode is '" + text + "'; use legacy, standard or advanced");
+    }
+  }
+  if (root.has("policy")) {
+    const YamlMap policy(root.optional("policy"), file, prefix + "policy");
+    policy.allow_only({"complexity", "min_length"});
+    if (policy.has("complexity")) {
+      const auto text = policy.string("complexity");
+      document.complexity = parse_complexity(text);
+      if (!document.complexity) {
+        policy.fail(policy.required("complexity"),
+                    "complexity is '" + text + "'; use none, nerc-cip-007-5 or ieee-1686-2013");
+      }
+    }
+    document.min_length = optional_integer<std::size_t>(policy, "min_length", 1, 64);
+  }
+  if (root.has("lockout")) {
+    const YamlMap lockout(root.optional("lockout"), file, prefix + "lockout");
+    lockout.allow_only({"native", "web"});
+    document.native_lockout = read_lockout(lockout, "native", prefix);
+    document.web_lockout = read_lockout(lockout, "web", prefix);
+  }
+  document.session_timeout =
+      optional_seconds(root, "session_timeout_s", k_min_session_timeout.count(), k_max_session_timeout.count());
+  if (root.has("options")) {
+    const YamlMap options(root.optional("options"), file, prefix + "options");
+    if (keys == SecurityKeys::profile) {
+      for (const auto& [key, place] : {std::pair<std::string_view, std::string_view>{"modbus_access",
+                                                                                      "communications.modbus_tcp.access"},
+                                       {"time_sync", "clock.time_sync"},
+                                       {"web_server", "communications.web.mode"}}) {
+        if (!options.has(key)) continue;
+        const auto node = options.optional(key);
+        options.fail(node.IsNull() ? options.node() : node, "security.options." + std::string(key) +
+                                                                 " has its place in a profile under " +
+                                                                 std::string(place) + "; move it there");
+      }
+      options.allow_only({"web_server_programming", "front_panel_programming", "revenue_lock", "services"});
+    } else {
+      options.allow_only({"web_server", "web_server_programming", "front_panel_programming", "modbus_access",
+                          "time_sync", "revenue_lock", "services"});
+      document.web_server = optional_flag(options, "web_server");
+    }
+    document.web_server_programming = optional_flag(options, "web_server_programming");
+    document.front_panel_programming = optional_flag(options, "front_panel_programming");
+    if (keys == SecurityKeys::document) document.time_sync = optional_flag(options, "time_sync");
+    document.revenue_lock = optional_flag(options, "revenue_lock");
+    if (options.has("modbus_access")) {
+      const auto text = options.string("modbus_access");
+      document.modbus_access = parse_modbus_access(text);
+      if (!document.modbus_access) {
+        options.fail(options.required("modbus_access"),
+                     "modbus_access is '" + text + "'; use none, read-only or read-write");
+      }
+    }
+    if (options.has("services")) {
+      const YamlMap services(options.optional("services"), file, prefix + "options.services");
+      services.allow_only({"ssh", "sftp", "telnet", "ftp"});
+      document.ssh = optional_flag(services, "ssh");
+      document.sftp = optional_flag(services, "sftp");
+      document.telnet = optional_flag(services, "telnet");
+      document.ftp = optional_flag(services, "ftp");
+    }
+  }
+  if (root.has("password_hashing")) {
+    const YamlMap hashing(root.optional("password_hashing"), file, prefix + "password_hashing");
+    hashing.allow_only({"log2_n", "r", "p", "fleet_allowed"});
+    document.hash_log2_n = optional_integer<std::uint8_t>(hashing, "log2_n", 1, 20);
+    document.hash_r = optional_integer<std::uint32_t>(hashing, "r", 1, 32);
+    document.hash_p = optional_integer<std::uint32_t>(hashing, "p", 1, 16);
+    document.fleet_allowed = optional_flag(hashing, "fleet_allowed");
+  }
+  if (root.has("event_priorities")) {
+    const auto node = root.optional("event_priorities");
+    const YamlMap priorities(node, file, prefix + "event_priorities");
+    for (const auto& entry : node) {
+      const auto key = proto::model::scalar_string(entry.first, file, prefix + "event_priorities key");
+      const auto type = parse_security_event_type(key);
+      if (!type) priorities.fail(entry.first, "unknown event type '" + key + "'");
+      document.priorities.emplace_back(*type, static_cast<std::uint8_t>(priorities.integer(key, 0, 255)));
+    }
+  }
+  if (root.has("users")) {
+    document.users_listed = true;
+    document.users = read_users(root.optional("users"), file, prefix);
+  }
+}
+
+}  // namespace detail
 
 proto::Result<SecurityDocument, std::string> parse_security_document(std::string_view yaml_text,
                                                                      std::string_view source_name) {

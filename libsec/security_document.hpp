@@ -33,12 +33,14 @@ struct DocumentUser {
   std::optional<std::string> password_file;  // relative to the YAML file's directory
   std::optional<std::string> password_hash;  // PHC string
   std::string location;                      // "file:line:col" of the entry, for errors found later
+  friend bool operator==(const DocumentUser&, const DocumentUser&) = default;
 };
 
 struct DocumentLockout {
   std::optional<std::uint32_t> attempts;
   std::optional<std::chrono::seconds> window;
   std::optional<std::chrono::seconds> duration;
+  friend bool operator==(const DocumentLockout&, const DocumentLockout&) = default;
 };
 
 struct SecurityDocument {
@@ -65,6 +67,7 @@ struct SecurityDocument {
   std::vector<std::pair<SecurityEventType, std::uint8_t>> priorities;
   bool users_listed = false;
   std::vector<DocumentUser> users;
+  friend bool operator==(const SecurityDocument&, const SecurityDocument&) = default;
 };
 
 // Parses and checks the form of a document; the error is "file:line:col: what and what

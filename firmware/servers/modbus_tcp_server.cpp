@@ -26,12 +26,11 @@ struct SessionRegistry {
 
 class ModbusTcpServer::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, ModbusService& service, std::uint8_t unit_id, const ModbusTcpLimits& limits,
+  Session(tcp::socket socket, ModbusService& service, const ModbusTcpLimits& limits,
           std::weak_ptr<SessionRegistry> registry)
       : socket_(std::move(socket)),
         deadline_(socket_.get_executor()),
         service_(service),
-        unit_id_(unit_id),
         limits_(limits),
         registry_(std::move(registry)) {}
 
@@ -112,7 +111,8 @@ class ModbusTcpServer::Session : public std::enable_shared_from_this<Session> {
     std::array<std::byte, modbus::k_max_pdu_size> pdu{};
     std::size_t size = 0;
     const auto unit = frame.header.unit_id;
-    if (unit == unit_id_ || unit == k_unit_id_self || unit == k_unit_id_broadcast) {
+    // Asked each time: a configuration change moves the unit id under open connections.
+    if (unit == service_.unit_id() || unit == k_unit_id_self || unit == k_unit_id_broadcast) {
       size = service_.handle(frame.pdu, pdu);
     } else {
       // This meter is no gateway: other unit ids name devices that cannot answer.
@@ -147,7 +147,6 @@ class ModbusTcpServer::Session : public std::enable_shared_from_this<Session> {
   tcp::socket socket_;
   asio::steady_timer deadline_;
   ModbusService& service_;
-  std::uint8_t unit_id_;
   ModbusTcpLimits limits_;
   std::weak_ptr<SessionRegistry> registry_;
   // Room for several pipelined requests; a single ADU is at most 260 bytes.
@@ -160,12 +159,10 @@ class ModbusTcpServer::Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
 };
 
-ModbusTcpServer::ModbusTcpServer(tcp::acceptor acceptor, ModbusService& service,
-                                 std::uint8_t unit_id, ModbusTcpLimits limits)
+ModbusTcpServer::ModbusTcpServer(tcp::acceptor acceptor, ModbusService& service, ModbusTcpLimits limits)
     : acceptor_(std::move(acceptor)),
       retry_timer_(acceptor_.get_executor()),
       service_(service),
-      unit_id_(unit_id),
       limits_(limits),
       port_(acceptor_.local_endpoint().port()),
       sessions_(std::make_shared<SessionRegistry>()) {}
@@ -184,7 +181,15 @@ void ModbusTcpServer::stop() {
   for (const auto& session : sessions) session->close();
 }
 
+void ModbusTcpServer::stop_listening() {
+  if (sessions_->stopped) return;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  retry_timer_.cancel();
+}
+
 void ModbusTcpServer::accept_next() {
+  if (!acceptor_.is_open()) return;  // stop_listening() came first
   acceptor_.async_accept([this, registry = sessions_](const boost::system::error_code& error, tcp::socket socket) {
     if (registry->stopped) return;
     if (error) {
@@ -204,7 +209,7 @@ void ModbusTcpServer::accept_next() {
       boost::system::error_code ignored;
       socket.close(ignored);
     } else {
-      auto session = std::make_shared<Session>(std::move(socket), service_, unit_id_, limits_, registry);
+      auto session = std::make_shared<Session>(std::move(socket), service_, limits_, registry);
       registry->sessions.insert(session);
       session->start();
     }

@@ -23,13 +23,15 @@ struct ModbusTcpLimits {
 
 class ModbusTcpServer {
  public:
-  ModbusTcpServer(boost::asio::ip::tcp::acceptor acceptor, ModbusService& service,
-                  std::uint8_t unit_id, ModbusTcpLimits limits = {});
+  // The unit id answered to is the meter's at each request.
+  ModbusTcpServer(boost::asio::ip::tcp::acceptor acceptor, ModbusService& service, ModbusTcpLimits limits = {});
   ~ModbusTcpServer();
 
   std::uint16_t port() const { return port_; }
   void start();
   void stop();  // closes the listener and every session
+  // Closes the listener only: sessions it accepted go on until they end (or stop()).
+  void stop_listening();
 
   class Session;
 
@@ -40,7 +42,6 @@ class ModbusTcpServer {
   boost::asio::steady_timer retry_timer_;
   bool accept_failing_ = false;
   ModbusService& service_;
-  std::uint8_t unit_id_;
   ModbusTcpLimits limits_;
   std::uint16_t port_;
   std::shared_ptr<struct SessionRegistry> sessions_;

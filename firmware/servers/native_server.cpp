@@ -319,7 +319,15 @@ void NativeServer::stop() {
   for (auto& connection : all) connection->close();
 }
 
+void NativeServer::stop_listening() {
+  if (registry_->stopped) return;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  retry_timer_.cancel();
+}
+
 void NativeServer::accept_next() {
+  if (!acceptor_.is_open()) return;  // stop_listening() came first
   acceptor_.async_accept([this, registry = registry_](const boost::system::error_code& error, tcp::socket socket) {
     if (registry->stopped) return;
     if (error) {

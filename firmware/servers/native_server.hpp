@@ -41,7 +41,9 @@ class NativeServer {
   std::uint16_t port() const { return port_; }
   bool secure() const { return tls_ != nullptr; }
   void start();
-  void stop();
+  void stop();  // closes the listener and every connection
+  // Closes the listener only: connections it accepted go on until they end (or stop()).
+  void stop_listening();
 
   struct Registry;
 

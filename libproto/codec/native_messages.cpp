@@ -142,13 +142,14 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::time_sync_disabled: return "time_sync_disabled";
     case ErrorCode::locked_out: return "locked_out";
     case ErrorCode::unexpected_message: return "unexpected_message";
+    case ErrorCode::conflict: return "conflict";
   }
   return "unknown_error";
 }
 
 bool is_known_error_code(std::uint16_t value) {
   return value >= static_cast<std::uint16_t>(ErrorCode::malformed_frame) &&
-         value <= static_cast<std::uint16_t>(ErrorCode::unexpected_message);
+         value <= static_cast<std::uint16_t>(ErrorCode::conflict);
 }
 
 Result<Decoded, BodyFailure> decode_message(MessageType type, const json& body) {

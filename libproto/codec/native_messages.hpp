@@ -45,6 +45,8 @@ enum class ErrorCode : std::uint16_t {
   time_sync_disabled = 17,
   locked_out = 18,
   unexpected_message = 19,
+  // The configuration changed since the client last read it (config.apply's expected_version).
+  conflict = 20,
 };
 
 std::string_view to_string(ErrorCode code);
