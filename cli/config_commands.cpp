@@ -566,20 +566,7 @@ int run_export(Context& context, const ConfigOptions& options) {
   const auto text = export_header(meter, session.client->serial_number(), std::chrono::system_clock::now()) +
                     profile.get<std::string>();
   session.client->logout();
-  if (options.out.empty()) {
-    std::cout << text << std::flush;
-    return exit_ok;
-  }
-  // No secret is in it, but it maps the meter's defences: owner-only, like a security export.
-  if (auto written = sec::write_private_file_atomically(options.out, text); !written) {
-    throw CommandError{exit_io, written.error()};
-  }
-  Report report;
-  report.columns = {"meter", "file"};
-  report.rows.push_back({meter, options.out});
-  report.document = {{"meter", meter}, {"file", options.out}};
-  print_confirmation(context, report);
-  return exit_ok;
+  return deliver_export(context, meter, text, options.out);
 }
 
 }  // namespace

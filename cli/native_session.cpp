@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/meter_config.hpp"
+#include "libsec/private_file.hpp"
 
 namespace cli {
 
@@ -83,6 +84,22 @@ void print(const Context& context, const Report& report) {
 
 void print_confirmation(const Context& context, const Report& report) {
   if (!context.global.quiet || context.format() != OutputFormat::table) print(context, report);
+}
+
+int deliver_export(const Context& context, const std::string& meter, const std::string& text, const std::string& out) {
+  if (out.empty()) {
+    std::cout << text << std::flush;
+    return exit_ok;
+  }
+  if (auto written = sec::write_private_file_atomically(out, text); !written) {
+    throw CommandError{exit_io, written.error()};
+  }
+  Report report;
+  report.columns = {"meter", "file"};
+  report.rows.push_back({meter, out});
+  report.document = {{"meter", meter}, {"file", out}};
+  print_confirmation(context, report);
+  return exit_ok;
 }
 
 }  // namespace cli

@@ -74,6 +74,9 @@ nlohmann::json request(Session& session, const std::string& operation,
                        const nlohmann::json& arguments = nlohmann::json::object());
 
 void print(const Context& context, const Report& report);
+// An exported document (security or configuration) on standard output, or written to
+// `out` owner-only, since it maps the meter's accounts and defences; then confirmed.
+int deliver_export(const Context& context, const std::string& meter, const std::string& text, const std::string& out);
 // For a report that only confirms a change: --quiet leaves it out in the table format.
 void print_confirmation(const Context& context, const Report& report);
 

@@ -228,20 +228,7 @@ int run_export(Context& context, const SecurityOptions& options) {
   }
   const auto text = document.get<std::string>();
   session.client->logout();
-  if (options.out.empty()) {
-    std::cout << text << std::flush;
-    return exit_ok;
-  }
-  // The document names the accounts and the meter's defences: owner-only, like a key.
-  if (auto written = sec::write_private_file_atomically(options.out, text); !written) {
-    throw CommandError{exit_io, written.error()};
-  }
-  Report report;
-  report.columns = {"meter", "file"};
-  report.rows.push_back({session.client->describe(), options.out});
-  report.document = {{"meter", session.client->describe()}, {"file", options.out}};
-  print_confirmation(context, report);
-  return exit_ok;
+  return deliver_export(context, session.client->describe(), text, options.out);
 }
 
 std::string read_document(const std::string& file) {
