@@ -113,13 +113,23 @@ CommandError explain_conflict(CommandError error) {
   return error;
 }
 
+// The meter refuses a profile that does not fit it (its model, firmware, ports) as an
+// invalid argument: for meterctl that is a validation error, the same status (65) as a
+// profile refused offline, not a usage error.
+CommandError as_validation_error(CommandError error) {
+  if (error.code == exit_usage) error.code = exit_data;
+  return error;
+}
+
 // Plans on the meter, and for apply applies what the plan found. Errors end the run.
 MeterRun run_on_meter(NativeClient& client, ConfigOperation operation, const nlohmann::json& arguments,
                       const ApplySettings& settings, const StatusCallback& status) {
   MeterRun run;
   const auto meter = client.describe();
   status(operation == ConfigOperation::drift ? "comparing" : "planning");
-  const auto plan = unwrap(client.request("config.plan", arguments));
+  auto planned = client.request("config.plan", arguments);
+  if (!planned) throw as_validation_error(planned.error());
+  const auto plan = std::move(*planned);
   auto changes = changes_of(plan, meter);
   run.result.config_version = version_of(plan);
   const bool changed = plan.value("changed", !changes.empty());
@@ -140,7 +150,7 @@ MeterRun run_on_meter(NativeClient& client, ConfigOperation operation, const nlo
   }
   if (settings.confirm_timeout) apply_arguments["confirm_timeout_s"] = *settings.confirm_timeout;
   auto applied = client.request("config.apply", apply_arguments);
-  if (!applied) throw explain_conflict(applied.error());
+  if (!applied) throw as_validation_error(explain_conflict(applied.error()));
   run.result.changes = changes_of(*applied, meter);
   run.result.config_version = version_of(*applied);
   const bool apply_changed = applied->value("changed", !run.result.changes.empty());
@@ -152,13 +162,15 @@ MeterRun run_on_meter(NativeClient& client, ConfigOperation operation, const nlo
 }
 
 // Every error once the meter is involved is status 1 (meterctl-config(1)), except a usage
-// error of meterctl's own (no meter given, no way to get a password).
+// error of meterctl's own (no meter given, no way to get a password) and a profile the
+// meter finds invalid for it (65, as offline).
 template <typename F>
 auto with_meter_errors(F&& body) {
   try {
     return body();
   } catch (const CommandError& error) {
-    throw CommandError{error.code == exit_usage ? exit_usage : exit_config_failed, error.message};
+    const bool own_code = error.code == exit_usage || error.code == exit_data;
+    throw CommandError{own_code ? error.code : exit_config_failed, error.message};
   } catch (const nlohmann::json::exception& error) {
     throw CommandError{exit_config_failed,
                        std::string("the meter's answer is not what meterctl expects: ") + error.what()};

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "firmware/native_replies.hpp"
+#include "libsec/profile_rules.hpp"
 
 namespace meterd {
 
@@ -42,6 +43,22 @@ proto::Result<std::map<std::string, std::string>, std::string> read_sent_passwor
   return passwords;
 }
 
+namespace {
+
+// "user bob: password is longer than the maximum length of 6 characters; 4.0.0 allows 16":
+// a length limit of the firmware names the firmware that lifts it, as a profile's do.
+std::string rejection_message(const Meter& meter, const std::string& name, const std::string& password,
+                              const sec::PasswordRejection& rejection, const sec::SecurityConfig& rules) {
+  auto message = "user " + name + ": " + rejection.message;
+  if (rejection.rule == sec::PasswordRule::too_long && !sec::is_single_password_mode(rules.mode)) {
+    message += sec::limit_lifted_note(meter.model(), meter.capabilities(), proto::model::Limit::password_max_length,
+                                      static_cast<std::int64_t>(password.size()));
+  }
+  return message;
+}
+
+}  // namespace
+
 NativeOutcome resolve_passwords(const Meter& meter, std::uint32_t request_id, std::map<std::string, std::string> passwords,
                                 const sec::SecurityConfig& rules, const sec::ScryptParams& params,
                                 std::function<NativeOutcome(const ResolvedPasswords&)> finish) {
@@ -58,7 +75,8 @@ NativeOutcome resolve_passwords(const Meter& meter, std::uint32_t request_id, st
   for (const auto& [name, password] : job->passwords) {
     const auto* existing = meter.security().find_user(name);
     if (auto checked = sec::check_new_password(rules, meter.security_limits(), password); !checked && !existing) {
-      return error_reply(request_id, ErrorCode::invalid_argument, "user " + name + ": " + checked.error().message);
+      return error_reply(request_id, ErrorCode::invalid_argument,
+                         rejection_message(meter, name, password, checked.error(), rules));
     }
     // Whether an existing user's password is new is known after hashing.
     if (existing) job->current_hashes[name] = existing->password_hash;
@@ -87,8 +105,10 @@ NativeOutcome resolve_passwords(const Meter& meter, std::uint32_t request_id, st
     if (job->failed) return error_reply(request_id, ErrorCode::internal_error, "password hashing failed; nothing changed");
     for (const auto& [name, resolved] : job->resolved) {
       if (!resolved.new_hash) continue;
-      if (auto checked = sec::check_new_password(rules, meter.security_limits(), job->passwords.at(name)); !checked) {
-        return error_reply(request_id, ErrorCode::invalid_argument, "user " + name + ": " + checked.error().message);
+      const auto& password = job->passwords.at(name);
+      if (auto checked = sec::check_new_password(rules, meter.security_limits(), password); !checked) {
+        return error_reply(request_id, ErrorCode::invalid_argument,
+                           rejection_message(meter, name, password, checked.error(), rules));
       }
     }
     return finish(job->resolved);

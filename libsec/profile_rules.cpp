@@ -28,6 +28,18 @@ bool model_mentions(const DeviceModel& model, Feature feature) {
   });
 }
 
+// The first later firmware of the model, on the same feature set and shipped firmware
+// (an upgrade changes neither), that `allows` what is asked.
+std::optional<Capabilities> first_later_firmware(const DeviceModel& model, const Capabilities& capabilities,
+                                                 const std::function<bool(const Capabilities&)>& allows) {
+  for (const auto& release : model.firmware) {
+    if (release.version <= capabilities.firmware) continue;
+    auto later = model.capabilities(capabilities.feature_set, release.version, capabilities.shipped_firmware);
+    if (later && allows(*later)) return std::move(*later);
+  }
+  return std::nullopt;
+}
+
 class Checker {
  public:
   Checker(const MeterProfile& profile, const DeviceModel& model, const Capabilities& capabilities)
@@ -45,16 +57,7 @@ class Checker {
     if (!allowed || value <= *allowed) return;
     auto message = what + "; " + meter_name(which) + " allows " + std::to_string(*allowed) + " (" +
                    std::string(to_string(which)) + ")";
-    const auto later = first_later([&](const Capabilities& candidate) {
-      const auto limit = candidate.limit(which);
-      return !limit || value <= *limit;
-    });
-    if (later) {
-      const auto limit = later->limit(which);
-      message += "; " + later->firmware.to_string() + " allows " + (limit ? std::to_string(*limit) : "it");
-    } else {
-      message += "; no " + model_.name + " firmware allows " + std::to_string(value);
-    }
+    message += limit_lifted_note(model_, capabilities_, which, value);
     problem(path, std::move(message));
   }
 
@@ -86,15 +89,8 @@ class Checker {
     return name;
   }
 
-  // The first later firmware of the model, on the same feature set and shipped firmware
-  // (an upgrade changes neither), that `allows` what the profile asks.
   std::optional<Capabilities> first_later(const std::function<bool(const Capabilities&)>& allows) const {
-    for (const auto& release : model_.firmware) {
-      if (release.version <= capabilities_.firmware) continue;
-      auto later = model_.capabilities(capabilities_.feature_set, release.version, capabilities_.shipped_firmware);
-      if (later && allows(*later)) return std::move(*later);
-    }
-    return std::nullopt;
+    return first_later_firmware(model_, capabilities_, allows);
   }
 
   const MeterProfile& profile_;
@@ -204,6 +200,17 @@ void check_recorders(const MeterProfile& profile, Checker& checker) {
 }  // namespace
 
 std::string ProfileProblem::to_string() const { return location.empty() ? message : location + ": " + message; }
+
+std::string limit_lifted_note(const DeviceModel& model, const Capabilities& capabilities, Limit which,
+                              std::int64_t value) {
+  const auto later = first_later_firmware(model, capabilities, [&](const Capabilities& candidate) {
+    const auto limit = candidate.limit(which);
+    return !limit || value <= *limit;
+  });
+  if (!later) return "; no " + model.name + " firmware allows " + std::to_string(value);
+  const auto limit = later->limit(which);
+  return "; " + later->firmware.to_string() + " allows " + (limit ? std::to_string(*limit) : "it");
+}
 
 std::vector<ProfileProblem> check_profile(const MeterProfile& profile, const DeviceModel& model,
                                           const Capabilities& capabilities) {

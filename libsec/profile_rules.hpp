@@ -28,6 +28,13 @@ struct ProfileProblem {
 std::vector<ProfileProblem> check_profile(const MeterProfile& profile, const proto::model::DeviceModel& model,
                                           const proto::model::Capabilities& capabilities);
 
+// "; 4.0.0 allows 16", or "; no ION8650 firmware allows 17": the first later firmware of
+// `model` (same feature set and shipped firmware: an upgrade changes neither) whose limit
+// `which` allows `value`. For the meter's own checks outside check_profile, such as the
+// length of a password it was sent, so that they too name the firmware that lifts a limit.
+std::string limit_lifted_note(const proto::model::DeviceModel& model, const proto::model::Capabilities& capabilities,
+                              proto::model::Limit which, std::int64_t value);
+
 // The capabilities a profile is checked against offline: its model at its min_firmware
 // (else the model's first release) with its feature set (else the default), shipped with
 // that same firmware. An error when the profile names no model or an unknown one.

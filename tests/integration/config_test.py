@@ -252,10 +252,19 @@ class ApplyBehaviour(ConfigTestCase):
         sources = ", ".join(points)
         profile = self.profile(f"recorders:\n  - name: wide\n    sources: [{sources}]\n    interval_s: 60\n")
         # The profile names no model: the meter is the one that knows its limits.
-        completed = self.meterctl(meter, "config", "plan", "-f", str(profile), expect=None)
-        self.assertNotEqual(completed.returncode, 0)
+        completed = self.meterctl(meter, "config", "plan", "-f", str(profile), expect=65)
         self.assertIn("4.6.0", completed.stderr)
         self.assertIn("recorder", completed.stderr)
+        # A password longer than the firmware allows: the meter reads it and names the
+        # firmware that lifts the limit (16 characters from 4.0.0).
+        old = self.start("--firmware", "3.0.0")
+        secret(self.tmp / "twelve.pw", "Abcdefgh-123")
+        passwords = self.profile("security:\n  mode: advanced\n  users:\n    - {name: User1, permissions: [all]}\n"
+                                 "    - {name: bob, permissions: [read], password_file: twelve.pw}\n", "long.yaml")
+        completed = self.meterctl(old, "config", "apply", "-f", str(passwords), expect=65)
+        self.assertIn("maximum length of 6", completed.stderr)
+        self.assertIn("4.0.0 allows 16", completed.stderr)
+        self.assertNotIn("Abcdefgh-123", completed.stderr)
         too_long = self.profile("meter: {model: ION7400, min_firmware: 3.0.0}\n"
                                 "security:\n  policy: {complexity: nerc-cip-007-5}\n", "complexity.yaml")
         offline = self.cli.run("config", "validate", str(too_long))
