@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <set>
 
@@ -190,8 +191,10 @@ PackageResult<std::uint64_t> parse_payload_length(std::span<const std::byte> fie
 
 // The message the signature covers: the domain string, then the digest.
 std::vector<std::byte> signed_message(std::span<const std::byte> digest) {
-  std::vector<std::byte> message(as_bytes(k_signature_domain).begin(), as_bytes(k_signature_domain).end());
-  message.insert(message.end(), digest.begin(), digest.end());
+  // Sized once and filled with memcpy: GCC 12 at -O2 misreads vector::insert here (-Warray-bounds).
+  std::vector<std::byte> message(k_signature_domain.size() + digest.size());
+  std::memcpy(message.data(), k_signature_domain.data(), k_signature_domain.size());
+  if (!digest.empty()) std::memcpy(message.data() + k_signature_domain.size(), digest.data(), digest.size());
   return message;
 }
 
@@ -739,7 +742,11 @@ std::string sha256sum_line(std::string_view hex_digest, std::string_view file_na
       escaped += c;
     }
   }
-  return (escaping ? "\\" : "") + std::string(hex_digest) + "  " + escaped + "\n";
+  // Appended piece by piece: GCC 12 at -O2 misreads `"..." + std::string&&` (-Wrestrict).
+  std::string line;
+  if (escaping) line += '\\';
+  line.append(hex_digest).append("  ").append(escaped).append("\n");
+  return line;
 }
 
 }  // namespace sec
