@@ -138,25 +138,11 @@ int run_pack(Context& context, const UpgradeOptions& options) {
   return exit_ok;
 }
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Reads the package in chunks through the streaming verifier, as a meter would.
 sec::PackageResult<sec::VerifiedPackage> verify_file(const std::string& file,
                                                      std::span<const sec::SigningPublicKey> keys) {
   // O_NONBLOCK: a FIFO planted in place of the package must not hang the command.
-  const FileDescriptor descriptor(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  const sec::FileDescriptor descriptor(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   const int fd = descriptor.get();
   if (fd < 0) throw CommandError{exit_io, "cannot open " + file + ": " + std::strerror(errno)};
   struct stat status {};

@@ -19,26 +19,6 @@ std::string describe_errno(std::string_view what, const std::filesystem::path& p
   return text;
 }
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // close(2) can report a delayed write error; callers that wrote must look at it.
-  int close() {
-    const int result = ::close(fd_);
-    fd_ = -1;
-    return result;
-  }
-
- private:
-  int fd_;
-};
-
 std::filesystem::path temporary_path_for(const std::filesystem::path& path) {
   // pid + a per-process counter: unique across processes and across threads of one process.
   static std::atomic<unsigned long> counter{0};

@@ -4,6 +4,8 @@
 // owner only. The temporary name is unique per call, not only per process, because
 // several threads may write at once (fleet pinning, the state writer).
 
+#include <unistd.h>
+
 #include <cstddef>
 #include <filesystem>
 #include <optional>
@@ -17,6 +19,27 @@ namespace sec {
 // Owner read/write only: other users must neither read a private key nor plant a pin.
 inline constexpr int k_private_file_mode = 0600;
 inline constexpr int k_private_directory_mode = 0700;
+
+// An open file descriptor, closed when it goes out of scope.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  // close(2) can report a delayed write error; callers that wrote must look at it.
+  int close() {
+    const int result = ::close(fd_);
+    fd_ = -1;
+    return result;
+  }
+
+ private:
+  int fd_;
+};
 
 // The contents of a regular file of at most max_bytes, or nullopt when it does not exist.
 // Any other failure (permission denied, a directory or FIFO, too large) is an error
