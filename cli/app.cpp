@@ -3,6 +3,7 @@
 #include <cmath>
 #include <iostream>
 
+#include "cli/backup_commands.hpp"
 #include "cli/completion.hpp"
 #include "cli/config_commands.hpp"
 #include "cli/exit_codes.hpp"
@@ -59,6 +60,7 @@ std::unique_ptr<CLI::App> make_app(Context& context) {
   add_users_commands(*app, context);
   add_upgrade_commands(*app, context);
   add_config_commands(*app, context);
+  add_backup_commands(*app, context);
   allow_global_options_everywhere(*app);
   add_completion_command(*app, context);
   return app;

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "cli/fleet_access.hpp"
 #include "cli/native_session.hpp"
 #include "libproto/model/device_model.hpp"
 #include "libproto/model/utc_time.hpp"
@@ -18,13 +19,9 @@ namespace cli {
 
 namespace {
 
-// The factory account of Legacy security support, as `open_session` logs in without --user.
-constexpr const char* k_factory_user = "User1";
 // config.apply's confirm_timeout_s (config protocol): 10 s to an hour.
 constexpr int k_min_confirm_timeout = 10;
 constexpr int k_max_confirm_timeout = 3600;
-// An inventory is a YAML document like any other the project reads.
-constexpr std::size_t k_max_inventory_size = proto::model::k_max_yaml_bytes;
 
 struct ConfigOptions : ConnectionOptions {
   std::vector<std::string> files;  // validate
@@ -213,65 +210,6 @@ void print_single(const Context& context, ConfigOperation operation, const std::
   }
 }
 
-// Where the login password comes from for every meter of an inventory: the command line
-// wins over the inventory (read once, before the threads start).
-struct FleetLogin {
-  std::string user;
-  std::optional<std::string> password;
-};
-
-FleetLogin fleet_login(const ConfigOptions& options) {
-  FleetLogin login;
-  login.user = options.user;
-  if (!options.password.file.empty() || options.password.from_stdin) {
-    login.password = unwrap(obtain_password(options.password, options.user.empty() ? "every meter" : options.user,
-                                            "the inventory's meters"));
-  }
-  return login;
-}
-
-std::unique_ptr<NativeClient> connect_and_login(const InventoryMeter& meter, const ConfigOptions& options,
-                                                const FleetLogin& login, const Context& context,
-                                                const EnvironmentLookup& environment, const StatusCallback& status) {
-  std::string password;
-  if (login.password) {
-    password = *login.password;
-  } else if (meter.credentials.password_file) {
-    password = unwrap(read_password_file(meter.credentials.password_file->string(), OpenPasswordFile::refuse));
-  } else if (meter.credentials.password_env) {
-    const auto value = environment(*meter.credentials.password_env);
-    if (!value) {
-      throw CommandError{exit_usage, "the environment variable " + *meter.credentials.password_env +
-                                         " (credentials of meter " + meter.name + ") is not set"};
-    }
-    password = *value;
-  } else {
-    throw CommandError{exit_usage, "no login password for meter " + meter.name +
-                                       ": give credentials (password_file or password_env) in the inventory, or "
-                                       "--login-password-file"};
-  }
-  status("connecting");
-  NativeEndpoint endpoint{meter.address, meter.port, meter.tls, std::nullopt, options.accept_new};
-  endpoint.ask_to_pin = false;
-  if (!options.ca_file.empty()) endpoint.ca_file = options.ca_file;
-  auto client = unwrap(NativeClient::connect(endpoint, context.timeout()));
-  status("logging in");
-  const auto user = !login.user.empty()               ? login.user
-                    : !meter.credentials.user.empty() ? meter.credentials.user
-                                                      : std::string(k_factory_user);
-  unwrap(client->login(user, password));
-  return client;
-}
-
-std::string read_inventory_text(const std::string& file) {
-  auto text = sec::read_file_if_exists(file, k_max_inventory_size);
-  if (!text) throw CommandError{exit_io, text.error()};
-  if (!*text) throw CommandError{exit_io, "cannot read the inventory " + file + ": no such file"};
-  return std::move(**text);
-}
-
-bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
-
 void print_fleet_table(const Context& context, ConfigOperation operation, const std::vector<MeterResult>& results) {
   const bool color = context.color();
   for (const auto& result : results) {
@@ -348,29 +286,16 @@ PreparedFleet prepare_fleet(const std::vector<InventoryMeter>& meters, const std
 }
 
 int run_fleet_command(Context& context, const ConfigOptions& options, ConfigOperation operation) {
-  if (!context.global.meter.empty()) {
-    throw CommandError{exit_usage, "--meter and --inventory exclude each other: the inventory names the meters"};
-  }
-  if (options.secure || options.plain) {
-    throw CommandError{exit_usage, "--secure and --plain do not apply to an inventory: set tls per meter there"};
-  }
   if (options.confirm_timeout) {
     throw CommandError{exit_usage,
                        "--confirm-timeout needs a single meter (--meter): each meter is confirmed "
                        "on its own with `meterctl config confirm`"};
   }
   const auto environment = process_environment();
-  std::vector<Selector> selectors;
-  for (const auto& text : options.selectors) {
-    auto selector = parse_selector(text);
-    if (!selector) throw CommandError{exit_usage, selector.error()};
-    selectors.push_back(std::move(*selector));
-  }
-  auto shard = resolve_shard(options.shard, options.shard_count, environment);
-  if (!shard) throw CommandError{exit_usage, shard.error()};
-  auto inventory = parse_inventory(read_inventory_text(options.inventory), options.inventory);
-  if (!inventory) throw CommandError{exit_data, inventory.error()};
-  const auto meters = select_meters(*inventory, selectors, *shard);
+  const auto fleet_selection =
+      select_fleet(context, options, {options.inventory, options.selectors, options.shard, options.shard_count},
+                   environment);
+  const auto& meters = fleet_selection.meters;
 
   // Every profile is loaded and checked, and every meter's overrides laid over it, before
   // any meter is contacted: a mistake fails the run at once, not meter by meter.
@@ -390,33 +315,18 @@ int run_fleet_command(Context& context, const ConfigOptions& options, ConfigOper
   const MeterTask task = [&](const InventoryMeter& meter, const StatusCallback& status) {
     const auto& profile = prepared[index_of.at(meter.name)];
     const auto arguments = request_arguments(profile, read_passwords(profile.profile));
-    auto client = connect_and_login(meter, options, login, context, environment, status);
+    auto client = connect_to_inventory_meter(meter, options, login, context, environment, status);
     auto run = run_on_meter(*client, operation, arguments, settings, status);
     client->logout();
     return std::move(run.result);
   };
 
-  std::unique_ptr<FleetProgress> progress;
-  if (context.global.quiet && stderr_is_terminal()) {
-    progress = make_silent_progress();
-  } else if (stderr_is_terminal()) {
-    const char* no_color = std::getenv("NO_COLOR");
-    progress = make_live_progress(STDERR_FILENO, meters, !context.global.no_color && !(no_color && *no_color));
-  } else {
-    progress = make_plain_progress(std::cerr, context.global.quiet);
-  }
+  auto progress = make_fleet_progress(context, meters);
   const auto results = run_fleet(meters, options.parallel.value_or(k_default_parallel), task, *progress);
   progress.reset();
 
-  const auto document = fleet_report(to_string(operation), results, *shard);
-  if (!options.report.empty()) {
-    nlohmann::json file_document = {{"format_version", k_json_format_version}};
-    file_document.update(document);
-    // A report is for CI artifacts and dashboards: readable by others, written whole.
-    if (auto written = sec::write_file_atomically(options.report, file_document.dump(2) + "\n", 0644); !written) {
-      throw CommandError{exit_io, "the report was not written: " + written.error()};
-    }
-  }
+  const auto document = fleet_report(to_string(operation), results, fleet_selection.shard);
+  if (!options.report.empty()) write_report_file(options.report, document);
   switch (context.format()) {
     case OutputFormat::table: print_fleet_table(context, operation, results); break;
     case OutputFormat::csv: {

@@ -10,6 +10,7 @@ enum ExitCode : int {
   exit_refused = 1,        // the meter answered with an exception (access, address, value)
   exit_audit_failed = 1,   // `security audit`: a check of the checklist failed
   exit_config_failed = 1,  // `config plan|drift|apply`: a meter failed (unreachable, refused, conflict)
+  exit_upgrade_failed = 1,  // `upgrade apply`: a meter failed or fell back, or a rollout stopped
   // `config plan|drift`: the meter differs from the profile; `config apply
   // --detailed-exitcode`: the apply changed it.
   exit_changes_pending = 2,

@@ -26,6 +26,7 @@ std::string_view to_string(Outcome outcome) {
 }
 
 std::string plain_line(const MeterResult& result) {
+  if (!result.summary.empty()) return result.name + " " + result.summary;
   switch (result.outcome) {
     case Outcome::no_changes: return result.name + " no changes";
     case Outcome::changed: return result.name + " changed " + std::to_string(result.changes.size());
@@ -96,6 +97,9 @@ class PlainProgress final : public FleetProgress {
     if (errors_only_ && result.outcome != Outcome::error) return;
     out_ << plain_line(result) << std::endl;
   }
+  void phase(std::string_view text) override {
+    if (!errors_only_) out_ << text << std::endl;
+  }
 
  private:
   std::ostream& out_;
@@ -118,6 +122,7 @@ constexpr const char* k_bold = "\x1b[1m";
 // How often the elapsed times move while nothing else happens.
 constexpr auto k_redraw_interval = std::chrono::milliseconds(250);
 constexpr std::size_t k_bar_width = 24;
+constexpr std::size_t k_min_bar_width = 8;
 
 std::string seconds_text(std::chrono::steady_clock::duration elapsed) {
   const auto tenths = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() / 100;
@@ -137,8 +142,12 @@ std::string fit(std::string line, std::size_t width) {
 
 class LiveProgress final : public FleetProgress {
  public:
-  LiveProgress(int fd, const std::vector<InventoryMeter>& meters, bool color)
-      : fd_(fd), color_(color), total_(meters.size()), start_(std::chrono::steady_clock::now()) {
+  LiveProgress(int fd, const std::vector<InventoryMeter>& meters, bool color, FleetCountLabels labels)
+      : fd_(fd),
+        color_(color),
+        count_labels_(std::move(labels)),
+        total_(meters.size()),
+        start_(std::chrono::steady_clock::now()) {
     for (const auto& meter : meters) labels_.push_back(meter.name);
     ticker_ = std::thread([this] {
       std::unique_lock lock(mutex_);
@@ -172,7 +181,7 @@ class LiveProgress final : public FleetProgress {
                    running_.end());
     ++finished_;
     switch (result.outcome) {
-      case Outcome::no_changes: break;
+      case Outcome::no_changes: ++unchanged_; break;
       case Outcome::changed:
       case Outcome::applied: ++changed_; break;
       case Outcome::error: ++errors_; break;
@@ -183,6 +192,13 @@ class LiveProgress final : public FleetProgress {
     std::string line = fit(plain_line(result), width());
     if (color_) line = colour + line + k_reset;
     redraw(line);
+  }
+
+  void phase(std::string_view text) override {
+    std::lock_guard lock(mutex_);
+    phase_ = std::string(text);
+    // The whole phase line stays above the block; the summary names it short.
+    redraw(fit(phase_, width()));
   }
 
   void done() override { stop(); }
@@ -251,11 +267,20 @@ class LiveProgress final : public FleetProgress {
   }
 
   std::string bar(std::size_t columns, std::chrono::steady_clock::time_point now) const {
-    const std::size_t filled = total_ == 0 ? k_bar_width : finished_ * k_bar_width / total_;
-    std::string text = "[" + std::string(filled, '#') + std::string(k_bar_width - filled, '-') + "] " +
-                       std::to_string(finished_) + "/" + std::to_string(total_) + "  running " +
-                       std::to_string(running_.size()) + "  changed " + std::to_string(changed_) + "  errors " +
-                       std::to_string(errors_) + "  " + seconds_text(now - start_);
+    const std::string phase = phase_.substr(0, phase_.find(':'));  // "wave 2/3"
+    const std::string counts =
+        std::to_string(finished_) + "/" + std::to_string(total_) + "  running " + std::to_string(running_.size()) +
+        "  " + count_labels_.changed + " " + std::to_string(changed_) +
+        (count_labels_.unchanged.empty() ? std::string()
+                                         : "  " + count_labels_.unchanged + " " + std::to_string(unchanged_)) +
+        "  " + count_labels_.errors + " " + std::to_string(errors_) + "  " + seconds_text(now - start_);
+    // The bar gives up room before the counts do: a line wider than the terminal is cut.
+    const std::size_t rest = (phase.empty() ? 0 : phase.size() + 2) + counts.size() + 3;
+    const std::size_t width =
+        std::clamp<std::size_t>(columns > rest ? columns - rest : 0, k_min_bar_width, k_bar_width);
+    const std::size_t filled = total_ == 0 ? width : finished_ * width / total_;
+    std::string text = (phase.empty() ? "" : phase + "  ") + "[" + std::string(filled, '#') +
+                       std::string(width - filled, '-') + "] " + counts;
     text = fit(std::move(text), columns);
     if (color_) text = std::string(k_bold) + text + k_reset;
     return text;
@@ -263,6 +288,8 @@ class LiveProgress final : public FleetProgress {
 
   int fd_;
   bool color_;
+  FleetCountLabels count_labels_;
+  std::string phase_;
   std::size_t total_;
   std::chrono::steady_clock::time_point start_;
   std::vector<std::string> labels_;
@@ -271,7 +298,7 @@ class LiveProgress final : public FleetProgress {
   std::thread ticker_;
   bool stopping_ = false;
   std::vector<Running> running_;
-  std::size_t finished_ = 0, changed_ = 0, errors_ = 0;
+  std::size_t finished_ = 0, changed_ = 0, unchanged_ = 0, errors_ = 0;
   std::size_t drawn_ = 0;
 };
 
@@ -281,61 +308,95 @@ std::unique_ptr<FleetProgress> make_plain_progress(std::ostream& out, bool error
   return std::make_unique<PlainProgress>(out, errors_only);
 }
 
-std::unique_ptr<FleetProgress> make_live_progress(int fd, const std::vector<InventoryMeter>& meters, bool color) {
-  return std::make_unique<LiveProgress>(fd, meters, color);
+std::unique_ptr<FleetProgress> make_live_progress(int fd, const std::vector<InventoryMeter>& meters, bool color,
+                                                  FleetCountLabels labels) {
+  return std::make_unique<LiveProgress>(fd, meters, color, std::move(labels));
 }
 
 std::unique_ptr<FleetProgress> make_silent_progress() { return std::make_unique<SilentProgress>(); }
 
+std::vector<std::optional<MeterResult>> run_fleet_in_waves(const std::vector<InventoryMeter>& meters,
+                                                           const FleetRunOptions& options, const MeterTask& task,
+                                                           FleetProgress& progress) {
+  std::vector<std::optional<MeterResult>> results(meters.size());
+  std::vector<std::size_t> wave_ends = options.wave_ends;
+  if (wave_ends.empty() || wave_ends.back() != meters.size()) wave_ends.push_back(meters.size());
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> stopped{false};
+  std::mutex progress_mutex;
+  const auto run_one = [&](std::size_t index) {
+    const auto& meter = meters[index];
+    {
+      std::lock_guard lock(progress_mutex);
+      progress.started(index);
+    }
+    const StatusCallback status = [&progress, &progress_mutex, index](std::string_view step) {
+      std::lock_guard lock(progress_mutex);
+      progress.step(index, step);
+    };
+    const auto start = std::chrono::steady_clock::now();
+    MeterResult result;
+    try {
+      result = task(meter, status);
+    } catch (const CommandError& error) {
+      result = {};
+      result.error = error.message;
+      result.exit_code = error.code;
+    } catch (const std::exception& error) {
+      result = {};
+      result.error = error.what();
+      result.exit_code = exit_software;
+    }
+    if (!result.error.empty()) result.outcome = Outcome::error;
+    result.name = meter.name;
+    result.address = meter.address;
+    result.port = meter.port;
+    result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    {
+      std::lock_guard lock(progress_mutex);
+      if (options.after_each && !options.after_each(index, result)) stopped = true;
+      progress.finished(index, result);
+    }
+    results[index] = std::move(result);
+  };
+  std::size_t wave_start = 0;
+  for (std::size_t wave = 0; wave < wave_ends.size() && !stopped; ++wave) {
+    const auto wave_end = std::min(wave_ends[wave], meters.size());
+    if (wave_end <= wave_start) continue;
+    if (wave_ends.size() > 1) {
+      std::lock_guard lock(progress_mutex);
+      const auto count = wave_end - wave_start;
+      progress.phase("wave " + std::to_string(wave + 1) + "/" + std::to_string(wave_ends.size()) + ": " +
+                     std::to_string(count) + (count == 1 ? " meter" : " meters"));
+    }
+    next = wave_start;
+    const auto work = [&] {
+      while (!stopped) {
+        const auto index = next.fetch_add(1);
+        if (index >= wave_end) return;
+        run_one(index);
+      }
+    };
+    const auto threads = std::min<std::size_t>(std::clamp(options.parallel, 1U, k_max_parallel), wave_end - wave_start);
+    std::vector<std::thread> workers;
+    workers.reserve(threads);
+    for (std::size_t i = 0; i < threads; ++i) workers.emplace_back(work);
+    for (auto& worker : workers) worker.join();
+    wave_start = wave_end;
+  }
+  progress.done();
+  return results;
+}
+
 std::vector<MeterResult> run_fleet(const std::vector<InventoryMeter>& meters, unsigned parallel, const MeterTask& task,
                                    FleetProgress& progress) {
-  std::vector<MeterResult> results(meters.size());
-  std::atomic<std::size_t> next{0};
-  std::mutex progress_mutex;
-  const auto work = [&] {
-    while (true) {
-      const auto index = next.fetch_add(1);
-      if (index >= meters.size()) return;
-      const auto& meter = meters[index];
-      {
-        std::lock_guard lock(progress_mutex);
-        progress.started(index);
-      }
-      const StatusCallback status = [&progress, &progress_mutex, index](std::string_view step) {
-        std::lock_guard lock(progress_mutex);
-        progress.step(index, step);
-      };
-      const auto start = std::chrono::steady_clock::now();
-      MeterResult result;
-      try {
-        result = task(meter, status);
-      } catch (const CommandError& error) {
-        result = {};
-        result.error = error.message;
-        result.exit_code = error.code;
-      } catch (const std::exception& error) {
-        result = {};
-        result.error = error.what();
-        result.exit_code = exit_software;
-      }
-      if (!result.error.empty()) result.outcome = Outcome::error;
-      result.name = meter.name;
-      result.address = meter.address;
-      result.port = meter.port;
-      result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-      {
-        std::lock_guard lock(progress_mutex);
-        progress.finished(index, result);
-      }
-      results[index] = std::move(result);
-    }
-  };
-  const auto threads = std::min<std::size_t>(std::clamp(parallel, 1U, k_max_parallel), meters.size());
-  std::vector<std::thread> workers;
-  workers.reserve(threads);
-  for (std::size_t i = 0; i < threads; ++i) workers.emplace_back(work);
-  for (auto& worker : workers) worker.join();
-  progress.done();
+  FleetRunOptions options;
+  options.parallel = parallel;
+  auto ran = run_fleet_in_waves(meters, options, task, progress);
+  std::vector<MeterResult> results;
+  results.reserve(ran.size());
+  // Without after_each nothing stops the run, so every meter has its result.
+  for (auto& result : ran) results.push_back(std::move(result).value_or(MeterResult{}));
   return results;
 }
 

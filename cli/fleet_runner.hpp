@@ -44,6 +44,9 @@ struct MeterResult {
   std::string error;                           // when outcome is error
   int exit_code = 0;                           // the error's own status, for a single meter
   std::chrono::milliseconds duration{0};
+  // What the plain line and the live display say after the meter's name, when the task
+  // has its own words for its result ("upgraded 4.0.0 -> 4.6.0"); empty: the outcome's.
+  std::string summary;
 };
 
 // Reports what a task is doing ("connecting", "planning"), for the live display.
@@ -59,14 +62,26 @@ class FleetProgress {
   virtual void started(std::size_t index) = 0;
   virtual void step(std::size_t index, std::string_view step) = 0;
   virtual void finished(std::size_t index, const MeterResult& result) = 0;
+  // A stage of the whole run begins ("wave 2/3, 4 meters"): the live display shows it in
+  // its summary line, the plain one prints it.
+  virtual void phase(std::string_view) {}
   // After the last meter: the display leaves the terminal clean.
   virtual void done() {}
+};
+
+// The words the live display's summary line counts outcomes with: applied and changed
+// meters, unchanged ones (not counted when empty), errors.
+struct FleetCountLabels {
+  std::string changed = "changed";
+  std::string unchanged;
+  std::string errors = "errors";
 };
 
 // One line per meter as it finishes. With errors_only (--quiet), only the failures.
 std::unique_ptr<FleetProgress> make_plain_progress(std::ostream& out, bool errors_only);
 // Redraws, on terminal `fd`, one line per running meter and a summary bar.
-std::unique_ptr<FleetProgress> make_live_progress(int fd, const std::vector<InventoryMeter>& meters, bool color);
+std::unique_ptr<FleetProgress> make_live_progress(int fd, const std::vector<InventoryMeter>& meters, bool color,
+                                                  FleetCountLabels labels = {});
 // Nothing at all.
 std::unique_ptr<FleetProgress> make_silent_progress();
 
@@ -76,7 +91,25 @@ std::unique_ptr<FleetProgress> make_silent_progress();
 std::vector<MeterResult> run_fleet(const std::vector<InventoryMeter>& meters, unsigned parallel, const MeterTask& task,
                                    FleetProgress& progress);
 
-// "feeder-01 changed 3", "feeder-02 no changes", "feeder-01 applied 3", "feeder-03 error: ...".
+// What run_fleet_in_waves may do beyond run_fleet.
+struct FleetRunOptions {
+  unsigned parallel = k_default_parallel;
+  // Where each wave ends, cumulative and ascending, the last one meters.size(): wave k
+  // runs meters [wave_ends[k-1], wave_ends[k]) and starts once wave k-1 has finished.
+  // Empty: one wave of every meter.
+  std::vector<std::size_t> wave_ends;
+  // Called after each meter, one call at a time, before the progress hears of it.
+  // Returning false starts no further meter: those running finish, the rest never start.
+  std::function<bool(std::size_t index, const MeterResult& result)> after_each;
+};
+
+// run_fleet in waves, with a way to stop. A meter that never started has no result.
+std::vector<std::optional<MeterResult>> run_fleet_in_waves(const std::vector<InventoryMeter>& meters,
+                                                           const FleetRunOptions& options, const MeterTask& task,
+                                                           FleetProgress& progress);
+
+// "feeder-01 changed 3", "feeder-02 no changes", "feeder-01 applied 3", "feeder-03 error: ...";
+// "feeder-01 SUMMARY" when the result has a summary.
 std::string plain_line(const MeterResult& result);
 
 struct FleetSummary {

@@ -236,6 +236,37 @@ sec::MeterProfile read_overrides(const YAML::Node& node, std::string_view text, 
   return profile;
 }
 
+InventoryRollout read_rollout(const YAML::Node& node, const std::string& file) {
+  YamlMap map(node, file, "rollout");
+  map.allow_only({"waves", "max_failures"});
+  InventoryRollout rollout;
+  rollout.location = location_of(node, file);
+  if (map.has("waves")) {
+    const auto waves = map.required("waves");
+    if (!waves.IsSequence() || waves.size() == 0) {
+      map.fail(waves, "rollout.waves must be a list of steps, such as [1, \"5%\", \"100%\"]");
+    }
+    if (waves.size() > k_max_waves) {
+      map.fail(waves, "rollout.waves lists more than " + std::to_string(k_max_waves) + " waves");
+    }
+    std::vector<Portion> steps;
+    for (const auto& item : waves) {
+      auto step = parse_portion(scalar_string(item, file, "rollout.waves step"), "rollout.waves step");
+      if (!step) map.fail(item, step.error());
+      if (step->amount == 0) map.fail(item, "a rollout.waves step holds a meter or more");
+      steps.push_back(*step);
+    }
+    rollout.waves = std::move(steps);
+  }
+  if (map.has("max_failures")) {
+    const auto node_of = map.required("max_failures");
+    auto threshold = parse_portion(scalar_string(node_of, file, "rollout.max_failures"), "rollout.max_failures");
+    if (!threshold) map.fail(node_of, threshold.error());
+    rollout.max_failures = *threshold;
+  }
+  return rollout;
+}
+
 // A message that already carries "file:line:col: " travels as it is.
 std::string to_message(const proto::model::YamlError& error) {
   if (error.line == 0 && error.column == 0 && error.message.rfind(error.file, 0) == 0) return error.message;
@@ -259,7 +290,7 @@ proto::Result<Inventory, std::string> parse_inventory(std::string_view yaml_text
       proto::model::fail_at(*root, file_name, "empty inventory: it needs apiVersion, kind and meters");
     }
     YamlMap map(*root, file_name, "inventory");
-    map.allow_only({"apiVersion", "kind", "defaults", "meters"});
+    map.allow_only({"apiVersion", "kind", "defaults", "meters", "rollout"});
     if (const auto api = map.string("apiVersion"); api != k_inventory_api_version) {
       map.fail(map.required("apiVersion"),
                "apiVersion is '" + api + "'; this meterctl reads " + std::string(k_inventory_api_version));
@@ -273,6 +304,9 @@ proto::Result<Inventory, std::string> parse_inventory(std::string_view yaml_text
       YamlMap section(map.required("defaults"), file_name, "defaults");
       section.allow_only({"profile", "port", "tls", "credentials", "tags"});
       read_settings(section, file, defaults);
+    }
+    if (map.has("rollout") && !map.optional("rollout").IsNull()) {
+      inventory.rollout = read_rollout(map.required("rollout"), file_name);
     }
     const auto meters = map.required("meters");
     if (!meters.IsSequence()) map.fail(meters, "meters must be a list of meters (- name: ...)");

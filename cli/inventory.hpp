@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/rollout_plan.hpp"
 #include "libproto/result.hpp"
 #include "libsec/meter_profile.hpp"
 
@@ -64,8 +65,17 @@ struct InventoryMeter {
   std::string location;  // "file:line:col" of the list item
 };
 
+// The inventory's `rollout` section: how `upgrade apply --inventory` goes over its meters
+// when --waves and --max-failures are not given (meterctl-upgrade(1)).
+struct InventoryRollout {
+  std::optional<std::vector<Portion>> waves;  // [1, "5%", "100%"]
+  std::optional<Portion> max_failures;        // 2, or "5%"
+  std::string location;                       // "file:line:col" of the section
+};
+
 struct Inventory {
   std::vector<InventoryMeter> meters;  // in the file's order, names unique
+  std::optional<InventoryRollout> rollout;
 };
 
 // Reads an inventory. `file` names it in errors and is the base of relative paths

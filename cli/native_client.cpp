@@ -293,6 +293,10 @@ proto::Result<nlohmann::json, CommandError> NativeClient::request(const std::str
   return response->result;
 }
 
+void NativeClient::set_timeout(std::chrono::milliseconds timeout) { transport_->timeout = timeout; }
+
+std::chrono::milliseconds NativeClient::timeout() const { return transport_->timeout; }
+
 void NativeClient::logout() {
   if (token_.empty()) return;
   [[maybe_unused]] auto ignored = exchange(native::Logout{token_});

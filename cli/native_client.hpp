@@ -43,6 +43,9 @@ class NativeClient {
   proto::Result<nlohmann::json, CommandError> request(const std::string& operation,
                                                       const nlohmann::json& arguments = nlohmann::json::object());
   void logout();
+  // How long each later exchange waits for its answer (connect's timeout until then).
+  void set_timeout(std::chrono::milliseconds timeout);
+  std::chrono::milliseconds timeout() const;
 
   const std::string& serial_number() const { return serial_number_; }
   std::string describe() const;

@@ -43,6 +43,7 @@ Session open_session(const Context& context, const ConnectionOptions& options, b
   NativeEndpoint target{endpoint.host, endpoint.port, secure, std::nullopt, options.accept_new};
   if (!options.ca_file.empty()) target.ca_file = options.ca_file;
   Session session;
+  session.endpoint = target;
   session.client = unwrap(NativeClient::connect(target, context.timeout()));
   const std::string user = !options.user.empty() ? options.user : endpoint.user;
   if (needs_login || !user.empty()) {
@@ -53,12 +54,32 @@ Session open_session(const Context& context, const ConnectionOptions& options, b
     const auto login = unwrap(session.client->login(login_user, secret));
     session.logged_in = true;
     session.user = login_user;
+    session.password = secret;
     if (login.default_credential && !context.global.quiet) {
       std::cerr << "meterctl: warning: " << login_user << " on " << session.client->describe()
                 << " still has the factory default password; change it\n";
     }
   }
   return session;
+}
+
+proto::Result<Session, CommandError> reconnect_session(const Session& session, std::chrono::milliseconds timeout) {
+  Session fresh;
+  fresh.endpoint = session.endpoint;
+  // Pinned on the first connection: a changed key now fails rather than asks.
+  fresh.endpoint.ask_to_pin = false;
+  auto client = NativeClient::connect(fresh.endpoint, timeout);
+  if (!client) return proto::unexpected(client.error());
+  fresh.client = std::move(*client);
+  if (session.logged_in) {
+    if (auto login = fresh.client->login(session.user, session.password); !login) {
+      return proto::unexpected(login.error());
+    }
+    fresh.logged_in = true;
+    fresh.user = session.user;
+    fresh.password = session.password;
+  }
+  return fresh;
 }
 
 std::string text_of(const nlohmann::json& value) {

@@ -39,12 +39,20 @@ struct Session {
   std::unique_ptr<NativeClient> client;
   bool logged_in = false;
   std::string user;  // the user logged in as, when logged_in
+  // What reconnect_session needs to open another connection like this one.
+  NativeEndpoint endpoint;
+  std::string password;  // the login password, when logged_in
 };
 
 // Connects; logs in when the operation needs it or a user was given. The user is --user,
 // else the named meter's, else the factory account; the password comes from the options,
 // else the named meter's password_file, else a prompt.
 Session open_session(const Context& context, const ConnectionOptions& options, bool needs_login);
+
+// A fresh connection to the meter of `session`, logged in as that one is, without asking
+// for anything again: for a command that outlives its connection (`upgrade apply` waits
+// for the meter across a reboot).
+proto::Result<Session, CommandError> reconnect_session(const Session& session, std::chrono::milliseconds timeout);
 
 template <typename T>
 T unwrap(proto::Result<T, CommandError> result) {

@@ -1,20 +1,16 @@
 #include "cli/upgrade_commands.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <iostream>
 #include <memory>
 #include <span>
 
 #include "cli/meter_config.hpp"
 #include "cli/native_session.hpp"
+#include "cli/package_file.hpp"
+#include "cli/upgrade_meter_commands.hpp"
 #include "libproto/model/device_model.hpp"
 #include "libsec/private_file.hpp"
 #include "libsec/signing_key.hpp"
@@ -25,9 +21,6 @@ namespace {
 
 // Packages and public keys are meant to be shared; only the private key is owner-only.
 constexpr int k_shared_file_mode = 0644;
-// Large enough to keep read(2) calls few, small enough to show that verification never
-// holds a package whole.
-constexpr std::size_t k_read_chunk_bytes = 64 * 1024;
 // A package lasts two years unless --expires says otherwise: long enough for a fleet's
 // roll-out, short enough that a withdrawn release stops being installable on its own.
 constexpr int k_default_validity_years = 2;
@@ -138,68 +131,18 @@ int run_pack(Context& context, const UpgradeOptions& options) {
   return exit_ok;
 }
 
-// Reads the package in chunks through the streaming verifier, as a meter would.
-sec::PackageResult<sec::VerifiedPackage> verify_file(const std::string& file,
-                                                     std::span<const sec::SigningPublicKey> keys) {
-  // O_NONBLOCK: a FIFO planted in place of the package must not hang the command.
-  const sec::FileDescriptor descriptor(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  const int fd = descriptor.get();
-  if (fd < 0) throw CommandError{exit_io, "cannot open " + file + ": " + std::strerror(errno)};
-  struct stat status {};
-  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
-    throw CommandError{exit_io, file + " is not a regular file"};
-  }
-  sec::PackageVerifier verifier;
-  std::vector<std::byte> buffer(k_read_chunk_bytes);
-  for (;;) {
-    const auto got = ::read(fd, buffer.data(), buffer.size());
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      throw CommandError{exit_io, "cannot read " + file + ": " + std::strerror(errno)};
-    }
-    if (got == 0) break;
-    if (auto fed = verifier.update(std::span(buffer).first(static_cast<std::size_t>(got))); !fed) {
-      return proto::unexpected(fed.error());
-    }
-  }
-  return verifier.finish(keys);
-}
-
 int run_verify(Context& context, const UpgradeOptions& options) {
-  std::vector<sec::SigningPublicKey> keys;
-  std::string key_origin;
-  if (!options.key.empty()) {
-    auto key = sec::load_signing_public_key(options.key);
-    if (!key) throw CommandError{exit_io, key.error()};
-    keys.push_back(std::move(*key));
-    key_origin = options.key;
-  } else {
-    const auto directory = trusted_keys_directory();
-    keys = unwrap(load_trusted_keys(directory));
-    key_origin = directory.string();
-  }
-  auto verified = verify_file(options.file, keys);
-  if (!verified) {
-    const auto& failure = verified.error();
-    throw CommandError{exit_code_for(failure.error),
-                       options.file + ": " + failure.message + " [" + std::string(sec::to_string(failure.error)) + "]"};
-  }
-  const auto& manifest = verified->manifest;
-  sec::AcceptancePolicy policy;
-  policy.known_models = proto::model::embedded_model_names();
-  policy.today = today_utc();
-  policy.running_meterctl_version = meterctl_version();
-  if (auto accepted = sec::check_package_acceptance(manifest, policy); !accepted) {
-    throw CommandError{exit_code_for(accepted.error().error), options.file + ": " + accepted.error().message + " [" +
-                                                                  std::string(sec::to_string(accepted.error().error)) +
-                                                                  "]"};
-  }
+  const auto keys = unwrap(verification_keys(options.key));
+  const auto file = unwrap(PackageFile::open(options.file));
+  const auto checked = unwrap(check_package(file, keys, meterctl_acceptance_policy()));
+  const auto& verified = checked.verified;
+  const auto& manifest = verified.manifest;
   auto rows = manifest_rows(manifest);
-  rows.insert(rows.begin(), {{"file", options.file}, {"verified", "yes"}, {"signed_by", verified->key_source}});
+  rows.insert(rows.begin(), {{"file", options.file}, {"verified", "yes"}, {"signed_by", verified.key_source}});
   const nlohmann::json document = {{"file", options.file},
                                    {"verified", true},
-                                   {"signed_by", verified->key_source},
-                                   {"size", verified->package_length},
+                                   {"signed_by", verified.key_source},
+                                   {"size", verified.package_length},
                                    {"manifest", manifest_document(manifest)}};
   print(context, field_report(std::move(rows), document));
   return exit_ok;
@@ -243,6 +186,15 @@ proto::Result<std::vector<sec::SigningPublicKey>, CommandError> load_trusted_key
     if (!key) return proto::unexpected(CommandError{exit_config, key.error()});
     keys.push_back(std::move(*key));
   }
+  return keys;
+}
+
+proto::Result<std::vector<sec::SigningPublicKey>, CommandError> verification_keys(const std::string& key_file) {
+  if (key_file.empty()) return load_trusted_keys(trusted_keys_directory());
+  auto key = sec::load_signing_public_key(key_file);
+  if (!key) return proto::unexpected(CommandError{exit_io, key.error()});
+  std::vector<sec::SigningPublicKey> keys;
+  keys.push_back(std::move(*key));
   return keys;
 }
 
@@ -342,7 +294,8 @@ proto::model::Version meterctl_version() {
 
 void add_upgrade_commands(CLI::App& app, Context& context) {
   auto options = std::make_shared<UpgradeOptions>();
-  auto* upgrade = app.add_subcommand("upgrade", "Signing keys and signed firmware packages: keygen, pack, verify");
+  auto* upgrade = app.add_subcommand(
+      "upgrade", "Firmware: signing keys and signed packages (keygen, pack, verify); status and apply on meters");
   upgrade->require_subcommand(1);
   upgrade->fallthrough();
   const auto command = [&](const std::string& name, const std::string& description,
@@ -375,6 +328,8 @@ void add_upgrade_commands(CLI::App& app, Context& context) {
   verify->add_option("--key", options->key,
                      "The public key file (PREFIX.pub); default: the keys in trusted-keys/ beside the config file");
   verify->add_option("file", options->file, "The package (FILE.upg)")->required();
+
+  add_upgrade_meter_commands(*upgrade, context);
 }
 
 }  // namespace cli

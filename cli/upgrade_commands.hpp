@@ -1,7 +1,7 @@
 #pragma once
 // `meterctl upgrade keygen|pack|verify`: signing keys, and signed firmware packages
-// (meter-firmware-package(5)) built and checked offline, without a meter. See
-// meterctl-upgrade(1).
+// (meter-firmware-package(5)) built and checked offline, without a meter; `status` and
+// `apply` on meters are in cli/upgrade_meter_commands.hpp. See meterctl-upgrade(1).
 
 #include <filesystem>
 #include <optional>
@@ -34,6 +34,11 @@ inline constexpr std::size_t k_max_trusted_keys = 256;
 // is not an Ed25519 public key is an error (exit_config) naming the file.
 proto::Result<std::vector<sec::SigningPublicKey>, CommandError> load_trusted_keys(
     const std::filesystem::path& directory);
+
+// The keys a package is verified with: the public key file `key_file` (--key) when one is
+// given (exit_io when it holds no Ed25519 public key), else load_trusted_keys of
+// trusted_keys_directory().
+proto::Result<std::vector<sec::SigningPublicKey>, CommandError> verification_keys(const std::string& key_file);
 
 // What `upgrade pack` is asked for, as given on the command line.
 struct PackRequest {

@@ -30,6 +30,8 @@ NativeReply invalid(std::uint32_t id, std::string message) {
 
 std::int64_t wall_seconds() { return static_cast<std::int64_t>(std::floor(MeterClock::wall_now())); }
 
+}  // namespace
+
 json changes_json(const std::vector<sec::ProfileChange>& changes) {
   json list = json::array();
   for (const auto& change : changes) {
@@ -67,14 +69,16 @@ std::string problems_text(const std::vector<sec::ProfileProblem>& problems) {
   return text;
 }
 
+namespace {
+
 json pending_json(const Meter& meter) {
   const auto& pending = meter.pending_confirm();
   if (!pending) return nullptr;
   return {{"deadline", pending->deadline}, {"previous_version", pending->previous_version}};
 }
 
-// Puts `configuration` in force with the ports it wants: listeners first (a port that
-// cannot be opened changes nothing), then the one atomic save, then the old listeners go.
+}  // namespace
+
 proto::Result<proto::Ok, std::pair<ErrorCode, std::string>> switch_configuration(NativeService& service,
                                                                                   MeterConfiguration configuration,
                                                                                   std::optional<PendingConfirm> pending) {
@@ -92,6 +96,8 @@ proto::Result<proto::Ok, std::pair<ErrorCode, std::string>> switch_configuration
   service.sessions().set_idle_timeout(meter.security().session_timeout);
   return proto::Ok{};
 }
+
+namespace {
 
 proto::Result<proto::Ok, std::pair<ErrorCode, std::string>> roll_back(NativeService& service, const std::string& reason,
                                                                        const EventSource& source) {

@@ -5,12 +5,17 @@
 // plan verifies passwords.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "firmware/native_service.hpp"
+#include "libsec/meter_profile.hpp"
+#include "libsec/profile_rules.hpp"
 
 namespace meterd {
 
@@ -25,6 +30,18 @@ bool is_config_operation(std::string_view operation);
 
 NativeOutcome run_config_operation(NativeService& service, std::uint32_t request_id, const std::string& operation,
                                    const nlohmann::json& arguments, const Caller& caller);
+
+// The pieces of config.apply that backup.restore shares (backup_operations.hpp).
+
+// Puts `configuration` in force with the ports it wants: listeners first (a port that
+// cannot be opened changes nothing), then the one atomic save, then the old listeners go.
+// The error is the code and message to reply with; nothing has changed then.
+proto::Result<proto::Ok, std::pair<proto::codec::native::ErrorCode, std::string>> switch_configuration(
+    NativeService& service, MeterConfiguration configuration, std::optional<PendingConfirm> pending);
+// [{path, before?, after?}], as config.plan and config.apply reply.
+nlohmann::json changes_json(const std::vector<sec::ProfileChange>& changes);
+// One problem per line, within the protocol's limit on error text.
+std::string problems_text(const std::vector<sec::ProfileProblem>& problems);
 
 // The confirm timer's callback: when the pending configuration's deadline has passed,
 // puts the previous one back (ports included), logs it and records the event.

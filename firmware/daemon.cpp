@@ -9,12 +9,14 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include "libproto/transport/asio.hpp"
 #include <nlohmann/json.hpp>
 
+#include "firmware/boot_environment.hpp"
 #include "firmware/config_operations.hpp"
 #include "firmware/config_runtime.hpp"
 #include "firmware/embedded_scenarios.hpp"
@@ -28,6 +30,8 @@
 #include "firmware/servers/modbus_tcp_server.hpp"
 #include "firmware/servers/native_server.hpp"
 #include "firmware/state_writer.hpp"
+#include "firmware/supervisor.hpp"
+#include "firmware/trusted_key_install.hpp"
 #include "libproto/transport/serial_port.hpp"
 #include "libsec/device_certificate.hpp"
 #include "libsec/private_file.hpp"
@@ -37,6 +41,8 @@
 namespace meterd {
 
 namespace asio = boost::asio;
+
+static_assert(exit_reboot == k_exit_reboot, "meterd(8) documents the reboot status as daemon.hpp's");
 
 namespace {
 
@@ -51,6 +57,12 @@ constexpr auto k_tick_period = std::chrono::milliseconds(100);
 constexpr auto k_save_period = std::chrono::seconds(5);
 // Attempts at finding N consecutive free ports when the first is chosen by the kernel.
 constexpr int k_port_search_attempts = 50;
+// A firmware booted again by its supervisor may find the one before it still exiting
+// (killed with a supervisor that was killed): it waits this long for the state directory.
+constexpr auto k_supervised_state_lock_wait = std::chrono::seconds(5);
+// reboot_after_reply(): the reply is handed to the socket before the handler returns;
+// this lets a slow client's TLS write finish before the connections close.
+constexpr auto k_reboot_reply_grace = std::chrono::milliseconds(200);
 
 struct Options {
   std::string state_dir;
@@ -85,6 +97,8 @@ struct Options {
   int fleet = 1;
   std::string log_level = "info";
   bool list_models = false;
+  bool no_supervisor = false;
+  std::vector<std::string> trusted_keys;  // public key files for <state>/trusted-keys
 };
 
 std::string default_state_dir() {
@@ -147,6 +161,9 @@ struct Fleet {
   asio::io_context& io;
   PasswordWorker& worker;
   std::vector<std::unique_ptr<MeterRuntime>> meters;
+  // The ready file's "pid": the process to signal to stop the meter (the supervisor, when
+  // there is one).
+  pid_t service_pid = 0;
 
   void write_ready_file() const;
 };
@@ -325,6 +342,13 @@ class MeterRuntime final : public ConfigRuntime {
     return tls_;
   }
 
+  // The first step of a reboot: no new clients while the last reply goes out.
+  void stop_listening() {
+    if (modbus_tcp) modbus_tcp->stop_listening();
+    if (native_plain) native_plain->stop_listening();
+    if (native_secure) native_secure->stop_listening();
+  }
+
   void stop_all() {
     confirm_timer_.cancel();
     if (modbus_tcp) modbus_tcp->stop();
@@ -373,7 +397,7 @@ nlohmann::json ready_document(const Fleet& fleet) {
     }
     list.push_back(entry);
   }
-  nlohmann::json document = {{"pid", ::getpid()}, {"meters", list}};
+  nlohmann::json document = {{"pid", fleet.service_pid}, {"firmware_pid", ::getpid()}, {"meters", list}};
   const auto first = fleet.meters.front()->listening();
   for (const auto which : k_listeners) {
     if (first[which]) document[service_name(which)] = *first[which];
@@ -527,10 +551,19 @@ int serve(const Options& options) {
     }
   }
 
+  // A fleet never runs under the supervisor; whatever its environment says.
+  std::string boot_problem;
+  auto boot = options.fleet > 1 ? std::optional<FirmwareBootControl>(std::in_place)
+                                : FirmwareBootControl::from_environment(boot_problem);
+  if (!boot) {
+    log::error("meterd.boot_environment_invalid", {{"error", boot_problem}});
+    return exit_usage;
+  }
+
   asio::io_context io(1);
   // After io and before the meters: joined before io goes, after the servers using it.
   PasswordWorker worker;
-  Fleet fleet{options, io, worker, {}};
+  Fleet fleet{options, io, worker, {}, boot->service_pid()};
   for (int index = 0; index < options.fleet; ++index) {
     MeterSetup setup{.state_dir = options.state_dir,
                      .model = *model,
@@ -544,7 +577,9 @@ int serve(const Options& options) {
                      .scenario_from_command_line = options.scenario_given,
                      .modbus_port_from_command_line = options.modbus_port_given,
                      .native_port_from_command_line = options.native_port_given,
-                     .secure_port_from_command_line = options.secure_port_given};
+                     .secure_port_from_command_line = options.secure_port_given,
+                     .state_lock_wait = boot->supervised() ? std::chrono::milliseconds(k_supervised_state_lock_wait)
+                                                           : std::chrono::milliseconds(0)};
     if (options.password_hashing == "fleet") setup.password_hashing = sec::PasswordHashing{sec::k_fleet_scrypt, true};
     if (options.password_hashing == "owasp") setup.password_hashing = sec::PasswordHashing{sec::k_default_scrypt, false};
     if (options.fleet > 1) {
@@ -560,6 +595,14 @@ int serve(const Options& options) {
     if (!meter) {
       log::error("meter.open_failed", {{"error", meter.error()}});
       return exit_config;
+    }
+    auto trusted = install_trusted_keys((*meter)->state_dir(), options.trusted_keys);
+    if (!trusted) {
+      log::error("meter.trusted_key_invalid", {{"error", trusted.error()}});
+      return exit_config;
+    }
+    for (const auto& id : *trusted) {
+      log::info("meter.trusted_key_added", {{"serial", (*meter)->state().serial_number}, {"key_id", id}});
     }
     fleet.meters.push_back(std::make_unique<MeterRuntime>(fleet, static_cast<std::size_t>(index), std::move(*meter)));
   }
@@ -579,6 +622,7 @@ int serve(const Options& options) {
     running->native =
         std::make_unique<NativeService>(*running->meter, *running->sessions, session_clock(), !options.no_native);
     running->native->set_config_runtime(running.get());
+    running->native->set_boot_control(&*boot);
   }
   for (const auto which : k_listeners) {
     if (auto opened = open_listeners(fleet, which); opened != exit_ok) return opened;
@@ -630,16 +674,36 @@ int serve(const Options& options) {
     for (auto& running : fleet.meters) running->meter->save_in_background();
   });
 
-  asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
-    if (error) return;
-    log::info("meterd.stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  bool stopped = false;
+  const auto shut_down = [&] {
+    if (std::exchange(stopped, true)) return;
     tick_timer.cancel();
     save_timer.cancel();
     for (auto& running : fleet.meters) running->stop_all();
     state_writer().flush();
     save_all(fleet);
     io.stop();
+  };
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
+    if (error) return;
+    log::info("meterd.stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    shut_down();
+  });
+  // upgrade.activate: the supervisor boots the trial slot once this process exits.
+  int exit_status = exit_ok;
+  asio::steady_timer reboot_timer(io);
+  boot->on_reboot([&] {
+    asio::post(io, [&] {
+      log::info("meterd.rebooting", {{"pid", std::to_string(::getpid())}});
+      for (auto& running : fleet.meters) running->stop_listening();
+      reboot_timer.expires_after(k_reboot_reply_grace);
+      reboot_timer.async_wait([&](const boost::system::error_code& error) {
+        if (error) return;
+        exit_status = k_exit_reboot;
+        shut_down();
+      });
+    });
   });
 
   if (!options.ready_file.empty()) {
@@ -649,6 +713,10 @@ int serve(const Options& options) {
       return exit_io;
     }
   }
+  {
+    const auto ports = fleet.meters.front()->listening();
+    boot->report_healthy({ports.modbus_tcp, ports.native, ports.secure_native});
+  }
   log::info("meterd.ready", {{"meters", std::to_string(fleet.meters.size())}, {"pid", std::to_string(::getpid())}});
   io.run();
   if (rtu) rtu->stop();
@@ -657,8 +725,26 @@ int serve(const Options& options) {
     std::error_code ignored;
     std::filesystem::remove(options.ready_file, ignored);
   }
-  log::info("meterd.stopped");
-  return exit_ok;
+  log::info("meterd.stopped", {{"exit_status", std::to_string(exit_status)}});
+  return exit_status;
+}
+
+// A port left to the kernel (0) is chosen once per supervisor: a firmware it boots later
+// (a new slot on trial, a restart) gets the first one's ports, so clients find the meter
+// where it was. The flag still counts as given (flag > profile > default).
+void keep_ports_of_first_boot(Options& options) {
+  if (std::getenv(k_boot_slot_variable) == nullptr) return;
+  const char* text = std::getenv(k_boot_ports_variable);
+  if (text == nullptr) return;
+  const auto ports = parse_boot_ports(text);
+  if (!ports) {
+    log::warning("meterd.boot_ports_invalid", {{"value", text}});
+    return;
+  }
+  for (auto [option, port] : {std::pair{&options.modbus_port, (*ports)[0]}, std::pair{&options.native_port, (*ports)[1]},
+                              std::pair{&options.secure_port, (*ports)[2]}}) {
+    if (*option == 0 && port) *option = *port;
+  }
 }
 
 }  // namespace
@@ -668,7 +754,9 @@ int run(int argc, char** argv) {
   options.state_dir = default_state_dir();
   CLI::App app{"meterd: a virtual electricity meter (or a fleet of them) serving Modbus TCP and RTU.\n"
                "With no options it runs an ION7400 (Advanced, firmware 4.6.0) on its built-in\n"
-               "steady-state scenario, Modbus TCP on 127.0.0.1:5020. See meterd(8).",
+               "steady-state scenario, Modbus TCP on 127.0.0.1:5020. A single meter runs under its boot\n"
+               "supervisor, which boots the firmware slot the meter's boot record names and falls back\n"
+               "when a newly activated firmware does not report healthy. See meterd(8).",
                "meterd"};
   app.set_version_flag("--version", std::string("meterd ") + METERCTL_VERSION);
   app.add_option("--state-dir", options.state_dir, "Directory holding the meter's state (created if missing)")
@@ -733,6 +821,13 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
       ->capture_default_str();
   app.add_flag("--list-models", options.list_models, "Print the built-in device models and exit");
+  app.add_flag("--no-supervisor", options.no_supervisor,
+               "Run the firmware in this process, without the boot supervisor that boots firmware slots, "
+               "checks a new firmware's health and falls back (implied by --fleet above 1)");
+  app.add_option("--trusted-key", options.trusted_keys,
+                 "Ed25519 public key (PEM) to accept firmware packages from; copied into the meter's "
+                 "trusted-keys directory (each meter's, with --fleet). Repeatable")
+      ->check(CLI::ExistingFile);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -753,6 +848,17 @@ int run(int argc, char** argv) {
   for (const auto& [name, level] : levels) {
     if (name == options.log_level) log::set_minimum_level(level);
   }
+  if (!options.no_supervisor && options.fleet == 1) {
+    try {
+      return run_supervisor({.state_dir = options.state_dir,
+                             .ready_file = options.ready_file,
+                             .arguments = std::vector<std::string>(argv + 1, argv + argc)});
+    } catch (const std::exception& error) {
+      log::error("supervisor.failed", {{"error", error.what()}});
+      return exit_software;
+    }
+  }
+  keep_ports_of_first_boot(options);
   std::signal(SIGPIPE, SIG_IGN);
   raise_descriptor_limit();
   try {

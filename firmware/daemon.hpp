@@ -11,6 +11,8 @@ enum ExitCode : int {
   exit_software = 70,     // EX_SOFTWARE: internal error
   exit_io = 74,           // EX_IOERR: the ready file could not be written
   exit_config = 78,       // EX_CONFIG: bad model, scenario or state directory
+  // Internal, firmware to boot supervisor: boot again (boot_record.hpp's k_exit_reboot).
+  exit_reboot = 100,
 };
 
 int run(int argc, char** argv);

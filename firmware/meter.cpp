@@ -6,13 +6,16 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <tuple>
 #include <utility>
 
+#include "firmware/firmware_migration.hpp"
 #include "firmware/log.hpp"
 #include "firmware/meter_security.hpp"
 #include "firmware/scenario_catalog.hpp"
 #include "firmware/state_writer.hpp"
+#include "libproto/model/firmware_rules.hpp"
 
 namespace meterd {
 
@@ -33,22 +36,6 @@ simulation::DemandSettings demand_settings_of(const MeterState& state) {
           static_cast<int>(state.setting(ConfigSetting::demand_subintervals))};
 }
 
-// The firmware a meter may run given what it ran before. Release notes: "A meter upgraded
-// to firmware version 4.0.0 or later cannot be downgraded to an earlier firmware version";
-// so once a meter runs a floor version or anything later, it accepts no older version.
-std::optional<std::string> check_firmware_change(const proto::model::DeviceModel& model,
-                                                 const proto::model::Version& from,
-                                                 const proto::model::Version& to) {
-  if (to >= from) return std::nullopt;
-  const proto::model::FirmwareRelease* floor = nullptr;
-  for (const auto& release : model.firmware) {
-    if (release.rollback_floor && release.version <= from) floor = &release;
-  }
-  if (!floor) return std::nullopt;
-  return "this meter runs firmware " + from.to_string() + "; a " + model.name + " on " +
-         floor->version.to_string() + " or later cannot be downgraded, so " + to.to_string() + " is refused";
-}
-
 // Holds the state directory's lock file descriptor until it is handed to the Meter.
 class LockHandle {
  public:
@@ -64,11 +51,16 @@ class LockHandle {
 };
 
 // Two meterd processes on one state directory would overwrite each other's state.
-proto::Result<LockHandle, std::string> lock_state_directory(const std::filesystem::path& directory) {
+proto::Result<LockHandle, std::string> lock_state_directory(const std::filesystem::path& directory,
+                                                            std::chrono::milliseconds wait) {
   const auto path = directory / k_lock_file_name;
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return proto::unexpected("cannot open " + path.string() + ": " + std::strerror(errno));
   LockHandle held(fd);
+  const auto give_up = std::chrono::steady_clock::now() + wait;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     char owner[32] = {};
     const auto got = ::pread(fd, owner, sizeof owner - 1, 0);
@@ -108,16 +100,9 @@ proto::Result<proto::Ok, std::string> prepare_security(MeterState& state, const 
     state.security.hashing = *hashing;
     notes.push_back("password hashing set to " + sec::describe(hashing->params));
   }
-  for (const auto& [name, password] : state.clear_passwords) {
-    auto hash = sec::hash_password(password, state.security.hashing.params);
-    if (!hash) return proto::unexpected(where(std::string(sec::to_string(hash.error()))));
-    if (auto* user = state.security.find_user(name)) {
-      user->password_hash = std::move(*hash);
-      user->default_credential = password == sec::k_factory_password;
-    }
-    notes.push_back("clear-text password of " + name + " hashed");
-  }
-  state.clear_passwords.clear();
+  // Left by a firmware change without a hashing step, or a store loaded on the firmware
+  // that wrote it: this meter never keeps a clear-text password, whatever it runs.
+  if (auto hashed = hash_clear_passwords(state, notes); !hashed) return proto::unexpected(where(hashed.error()));
   if (auto valid = sec::validate(state.security, limits); !valid) return proto::unexpected(where(valid.error()));
   return proto::Ok{};
 }
@@ -134,13 +119,14 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
   if (error) {
     return proto::unexpected("cannot create state directory " + setup.state_dir.string() + ": " + error.message());
   }
-  auto lock = lock_state_directory(setup.state_dir);
+  auto lock = lock_state_directory(setup.state_dir, setup.state_lock_wait);
   if (!lock) return proto::unexpected(lock.error());
   auto loaded = load_meter_state(setup.state_dir);
   if (!loaded) return proto::unexpected(loaded.error());
 
   MeterState state;
   const bool fresh = !loaded->has_value();
+  std::optional<proto::model::Version> firmware_before;  // set when this start changes the firmware
   if (fresh) {
     state.serial_number = new_serial_number();
     state.model = setup.model.name;
@@ -162,13 +148,14 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
       else state.feature_set = *setup.feature_set;  // rejected by capabilities() below with the known names
     }
     if (setup.firmware && *setup.firmware != state.firmware) {
-      if (auto refused = check_firmware_change(setup.model, state.firmware, *setup.firmware)) {
+      if (auto refused = proto::model::check_firmware_change(setup.model, state.firmware, *setup.firmware)) {
         return proto::unexpected(*refused);
       }
       log::info("meter.firmware_changed", {{"serial", state.serial_number},
                                            {"from", state.firmware.to_string()},
                                            {"to", setup.firmware->to_string()},
                                            {"shipped", state.shipped_firmware.to_string()}});
+      firmware_before = state.firmware;
       state.firmware = *setup.firmware;
     }
   }
@@ -176,6 +163,17 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
   if (!capabilities) return proto::unexpected(capabilities.error());
 
   auto limits = security_limits_for(setup.model, *capabilities);
+  // What the model says the change does (Standard to Legacy, passwords reset, services
+  // off...), before the security configuration is checked against the new firmware.
+  std::vector<std::string> firmware_notes;
+  if (firmware_before) {
+    auto migrated = migrate_firmware(setup.model, *firmware_before, state.firmware, state, limits);
+    if (!migrated) {
+      return proto::unexpected(setup.state_dir.string() + ": changing firmware " + firmware_before->to_string() +
+                               " to " + state.firmware.to_string() + ": " + migrated.error());
+    }
+    firmware_notes = std::move(*migrated);
+  }
   std::vector<std::string> security_notes;
   if (auto prepared = prepare_security(state, limits, setup.password_hashing, setup.state_dir, security_notes);
       !prepared) {
@@ -211,6 +209,15 @@ proto::Result<std::unique_ptr<Meter>, std::string> Meter::open(MeterSetup setup)
   meter->security_limits_ = std::move(limits);
   meter->security_events_.emplace(std::move(*events));
   if (auto saved = meter->save(); !saved) return proto::unexpected(saved.error());
+  if (firmware_before) {
+    meter->record_security_event(sec::SecurityEventType::firmware_change, EventSource{},
+                                 "firmware " + firmware_before->to_string() + " -> " +
+                                     meter->state_.firmware.to_string());
+  }
+  for (const auto& note : firmware_notes) {
+    log::info("meter.firmware_effect", {{"serial", meter->state_.serial_number}, {"effect", note}});
+    meter->record_security_event(sec::SecurityEventType::security_configuration_change, EventSource{}, note);
+  }
   for (const auto& note : security_notes) {
     meter->record_security_event(sec::SecurityEventType::security_configuration_change, EventSource{}, note);
   }

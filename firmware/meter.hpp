@@ -2,6 +2,7 @@
 // One virtual meter: its model and capabilities, persisted state, simulation, clock and
 // register image. Servers hold a reference and call it from the I/O thread.
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -43,6 +44,9 @@ struct MeterSetup {
   bool modbus_port_from_command_line = false;
   bool native_port_from_command_line = false;
   bool secure_port_from_command_line = false;
+  // How long to wait for another meterd to release the state directory: a firmware booted
+  // again by its supervisor may find the previous one still exiting. Zero: refuse at once.
+  std::chrono::milliseconds state_lock_wait{0};
 };
 
 // Who caused a security event and over what; "meter" for the meter itself.

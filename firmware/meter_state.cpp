@@ -196,6 +196,8 @@ std::vector<RecorderSettings> recorders_from_json(const json& list) {
   return recorders;
 }
 
+}  // namespace
+
 json configuration_to_json(const MeterConfiguration& configuration) {
   json settings = json::object();
   for (const auto& setting : k_config_settings) {
@@ -214,6 +216,8 @@ json configuration_to_json(const MeterConfiguration& configuration) {
   if (configuration.scenario) document["scenario"] = *configuration.scenario;
   return document;
 }
+
+namespace {
 
 struct ParsedConfiguration {
   MeterConfiguration configuration;
@@ -276,6 +280,24 @@ proto::Result<ParsedConfiguration, std::string> configuration_from_json(const js
 }
 
 }  // namespace
+
+proto::Result<MeterConfiguration, std::string> parse_meter_configuration(const json& document) {
+  if (!document.is_object()) return proto::unexpected(std::string("the configuration is not an object"));
+  try {
+    auto parsed = configuration_from_json(document);
+    if (!parsed) return proto::unexpected(parsed.error());
+    if (parsed->security_missing) return proto::unexpected(std::string("security is missing"));
+    if (!parsed->clear_passwords.empty()) {
+      return proto::unexpected("security.users[" + parsed->clear_passwords.front().first +
+                               "] holds a clear-text password; a configuration carries password hashes only");
+    }
+    return std::move(parsed->configuration);
+  } catch (const FieldError& error) {
+    return proto::unexpected(error.what);
+  } catch (const json::exception& e) {
+    return proto::unexpected(std::string("missing or mistyped field (") + e.what() + ")");
+  }
+}
 
 proto::Result<MeterState, std::string> parse_meter_state(std::string_view text, const std::filesystem::path& file) {
   const json document = json::parse(text, nullptr, false);

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "firmware/simulation/engine.hpp"
 #include "libproto/model/register_map.hpp"
 #include "libproto/model/version.hpp"
@@ -140,5 +142,13 @@ proto::Result<MeterState, std::string> parse_meter_state(std::string_view text, 
 // nullopt when the directory holds no state yet; an error when the state is unreadable.
 proto::Result<std::optional<MeterState>, std::string> load_meter_state(const std::filesystem::path& directory);
 proto::Result<proto::Ok, std::string> save_meter_state(const std::filesystem::path& directory, const MeterState& state);
+
+// A configuration as meter-state.json stores it: password hashes, never a clear password.
+// A backup carries it in this form too (meter-native-protocol(7), backup.get).
+nlohmann::json configuration_to_json(const MeterConfiguration& configuration);
+// The inverse, for a configuration that comes from elsewhere than this meter's state file
+// (a backup): the checks the state file gets, and a missing security section or a
+// clear-text password refused, since only a meter's own old store may hold one.
+proto::Result<MeterConfiguration, std::string> parse_meter_configuration(const nlohmann::json& document);
 
 }  // namespace meterd

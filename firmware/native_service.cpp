@@ -9,10 +9,12 @@
 #include <memory>
 #include <optional>
 
+#include "firmware/backup_operations.hpp"
 #include "firmware/config_operations.hpp"
 #include "firmware/log.hpp"
 #include "firmware/native_replies.hpp"
 #include "firmware/security_operations.hpp"
+#include "firmware/upgrade_operations.hpp"
 #include "libproto/model/utc_time.hpp"
 #include "libsec/legacy_auth.hpp"
 #include "libsec/password_hash.hpp"
@@ -68,6 +70,16 @@ constexpr BuiltinOperation k_builtin_operations[] = {
     {"config.apply", Permission::security_config},
     {"config.confirm", Permission::security_config},
     {"config.rollback", Permission::security_config},
+    // A backup holds password hashes, and a restore replaces the security configuration.
+    {"backup.get", Permission::security_config},
+    {"backup.restore", Permission::security_config},
+    // Firmware replaces the code that enforces security.
+    {"upgrade.status", Permission::security_config},
+    {"upgrade.begin", Permission::security_config},
+    {"upgrade.chunk", Permission::security_config},
+    {"upgrade.finish", Permission::security_config},
+    {"upgrade.activate", Permission::security_config},
+    {"upgrade.abort", Permission::security_config},
 };
 
 const BuiltinOperation* find_builtin(std::string_view name) {
@@ -382,6 +394,8 @@ NativeOutcome NativeService::execute(NativeConnection&, std::uint32_t id, const 
                            " needs");
   }
   if (is_config_operation(op)) return run_config_operation(*this, id, op, request.arguments, caller);
+  if (is_backup_operation(op)) return run_backup_operation(*this, id, op, request.arguments, caller);
+  if (is_upgrade_operation(op)) return run_upgrade_operation(*this, id, op, request.arguments, caller);
 
   json result;
   if (op == "identity") {

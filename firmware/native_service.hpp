@@ -8,12 +8,14 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "firmware/boot_control.hpp"
 #include "firmware/config_runtime.hpp"
 #include "firmware/meter.hpp"
 #include "libproto/codec/native_frame.hpp"
@@ -45,6 +47,7 @@ struct NativeReply {
 };
 
 struct DeferredReply;
+struct UpgradeSession;
 using NativeOutcome = std::variant<NativeReply, DeferredReply>;
 
 // Work that must not run on the I/O thread (password hashing): `work` runs on the
@@ -87,6 +90,13 @@ class NativeService {
   // with no listeners to change, which keeps every port as it is).
   void set_config_runtime(ConfigRuntime* runtime) { config_runtime_ = runtime; }
   ConfigRuntime& config_runtime();
+  // How this firmware was booted and how it asks for a reboot (not owned; null: a
+  // service with no daemon around it, which is never supervised).
+  void set_boot_control(BootControl* control) { boot_control_ = control; }
+  BootControl* boot_control() const { return boot_control_; }
+  // The firmware upload's state between upgrade.* requests (upgrade_operations.hpp);
+  // made there on first use.
+  std::shared_ptr<UpgradeSession>& upgrade_session() { return upgrade_session_; }
 
  private:
   NativeOutcome login(NativeConnection& connection, std::uint32_t id, const proto::codec::native::Login& login);
@@ -107,6 +117,8 @@ class NativeService {
   sec::FailedLoginDeduplicator failed_logins_;
   bool plain_port_open_;
   ConfigRuntime* config_runtime_ = nullptr;
+  BootControl* boot_control_ = nullptr;
+  std::shared_ptr<UpgradeSession> upgrade_session_;
 };
 
 // The source of events caused over a connection.

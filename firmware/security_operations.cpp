@@ -465,18 +465,7 @@ NativeOutcome Operations::run() {
     // IEEE 1686: reading the audit trail is itself an event.
     meter_.record_security_event(SecurityEventType::audit_log_access, caller_.source, "security.events");
     json records = json::array();
-    for (const auto& record : meter_.security_events().records(after, limit)) {
-      records.push_back({{"number", record.number},
-                         {"time", record.time},
-                         {"utc", proto::model::iso_utc(record.time)},
-                         {"user", record.user},
-                         {"protocol", record.protocol},
-                         {"connection", record.connection},
-                         {"type", std::string(sec::to_string(record.type))},
-                         {"priority", record.priority},
-                         {"severity", std::string(sec::to_string(sec::severity_of(record.priority)))},
-                         {"detail", record.detail}});
-    }
+    for (const auto& record : meter_.security_events().records(after, limit)) records.push_back(security_event_json(record));
     return response_reply(id_, {{"records", records}, {"last_number", meter_.security_events().last_number()}});
   }
   if (operation_ == "security.export") {
@@ -543,6 +532,19 @@ NativeOutcome Operations::run() {
 
 bool is_security_operation(std::string_view operation) {
   return std::find(std::begin(k_operations), std::end(k_operations), operation) != std::end(k_operations);
+}
+
+json security_event_json(const sec::SecurityEventRecord& record) {
+  return {{"number", record.number},
+          {"time", record.time},
+          {"utc", proto::model::iso_utc(record.time)},
+          {"user", record.user},
+          {"protocol", record.protocol},
+          {"connection", record.connection},
+          {"type", std::string(sec::to_string(record.type))},
+          {"priority", record.priority},
+          {"severity", std::string(sec::to_string(sec::severity_of(record.priority)))},
+          {"detail", record.detail}};
 }
 
 NativeOutcome run_security_operation(NativeService& service, std::uint32_t request_id, const std::string& operation,

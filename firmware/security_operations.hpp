@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "firmware/native_service.hpp"
+#include "libsec/security_events.hpp"
 
 namespace meterd {
 
@@ -18,5 +19,8 @@ bool is_security_operation(std::string_view operation);
 
 NativeOutcome run_security_operation(NativeService& service, std::uint32_t request_id, const std::string& operation,
                                      const nlohmann::json& arguments, const Caller& caller);
+
+// One record of the cybersecurity event log as security.events sends it (and backup.get).
+nlohmann::json security_event_json(const sec::SecurityEventRecord& record);
 
 }  // namespace meterd

@@ -143,13 +143,14 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::locked_out: return "locked_out";
     case ErrorCode::unexpected_message: return "unexpected_message";
     case ErrorCode::conflict: return "conflict";
+    case ErrorCode::package_refused: return "package_refused";
   }
   return "unknown_error";
 }
 
 bool is_known_error_code(std::uint16_t value) {
   return value >= static_cast<std::uint16_t>(ErrorCode::malformed_frame) &&
-         value <= static_cast<std::uint16_t>(ErrorCode::conflict);
+         value <= static_cast<std::uint16_t>(ErrorCode::package_refused);
 }
 
 Result<Decoded, BodyFailure> decode_message(MessageType type, const json& body) {

@@ -47,6 +47,9 @@ enum class ErrorCode : std::uint16_t {
   unexpected_message = 19,
   // The configuration changed since the client last read it (config.apply's expected_version).
   conflict = 20,
+  // A firmware package the meter will not install (upgrade.finish, upgrade.activate): its
+  // hash, signature, model, expiry or version failed a check the message names.
+  package_refused = 21,
 };
 
 std::string_view to_string(ErrorCode code);

@@ -84,6 +84,22 @@ std::vector<std::string> read_string_list(const YamlMap& map, std::string_view k
   return values;
 }
 
+// The services a downgrade can switch off: those a meter has a switch for (seed 003).
+std::vector<std::string> read_service_list(const YamlMap& map, std::string_view key) {
+  constexpr std::array<std::string_view, 4> k_services = {"ssh", "sftp", "telnet", "ftp"};
+  auto names = read_string_list(map, key);
+  const YAML::Node list = map.optional(key);
+  std::size_t index = 0;
+  for (const auto& name : names) {
+    if (std::find(k_services.begin(), k_services.end(), name) == k_services.end()) {
+      map.fail(list[index], "unknown service '" + name + "' in " + std::string(key) +
+                                             "; known services: " + join(k_services));
+    }
+    ++index;
+  }
+  return names;
+}
+
 std::optional<std::string> optional_string(const YamlMap& map, std::string_view key) {
   if (!map.has(key)) return std::nullopt;
   return map.string(key);
@@ -139,8 +155,8 @@ std::optional<DowngradeEffects> read_downgrade_effects(const YamlMap& release) {
   DowngradeEffects effects;
   effects.security_mode = optional_string(map, "security_mode");
   effects.passwords_reset_to = optional_string(map, "passwords_reset_to");
-  effects.services_removed = read_string_list(map, "services_removed");
-  effects.services_disabled = read_string_list(map, "services_disabled");
+  effects.services_removed = read_service_list(map, "services_removed");
+  effects.services_disabled = read_service_list(map, "services_disabled");
   effects.web_read = optional_string(map, "web_read");
   effects.web_config = optional_string(map, "web_config");
   return effects;

@@ -132,7 +132,8 @@ class IdleConnectionsTest(unittest.TestCase):
 
     def test_thousand_idle_connections_leave_room_for_a_client(self):
         with Meterd() as meterd:
-            port, pid = meterd.ready["native"], meterd.pid
+            # The serving process: the firmware under the boot supervisor, when there is one.
+            port, pid = meterd.ready["native"], meterd.ready.get("firmware_pid", meterd.pid)
             baseline_sockets = socket_count(pid)
             baseline_rss = vm_rss_kib(pid)
             start = time.monotonic()
@@ -158,7 +159,8 @@ class IdleConnectionsTest(unittest.TestCase):
 
     def test_crowd_beyond_the_per_address_cap_cannot_lock_out_a_client(self):
         with Meterd() as meterd:
-            port, pid = meterd.ready["native"], meterd.pid
+            # The serving process: the firmware under the boot supervisor, when there is one.
+            port, pid = meterd.ready["native"], meterd.ready.get("firmware_pid", meterd.pid)
             baseline_sockets = socket_count(pid)
             # A working client, greeted before the crowd arrives.
             operator = nc.NativeClient(port, timeout=PROMPT_S)

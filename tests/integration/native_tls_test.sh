@@ -96,6 +96,9 @@ for port in sorted(ports):
 EOF
 }
 
+# The process holding the sockets: the firmware under the boot supervisor, when there is one.
+serving_pid() { json_get "$READY_FILE" 'd.get("firmware_pid", d["pid"])'; }
+
 section_versions() {
   start_meterd
   read_ports
@@ -169,7 +172,7 @@ section_no_native() {
     fail "--no-native: the meter entry still has \"native\": $(cat "$READY_FILE")"
   [[ $SECURE_PORT =~ ^[0-9]+$ ]] || fail "--no-native: no secure port: $(cat "$READY_FILE")"
   local ports
-  ports=$(listening_ports "$METERD_PID" | tr '\n' ' ')
+  ports=$(listening_ports "$(serving_pid)" | tr '\n' ' ')
   [[ $ports == "$(printf '%s\n' "$MODBUS_PORT" "$SECURE_PORT" | sort -n | tr '\n' ' ')" ]] ||
     fail "--no-native: meterd listens on ports $ports, expected Modbus $MODBUS_PORT and TLS $SECURE_PORT only"
   expect_handshake "--no-native: TLS port" -tls1_3
@@ -184,7 +187,7 @@ section_no_secure() {
     fail "--no-secure: the meter entry still has \"secure\": $(cat "$READY_FILE")"
   [[ $NATIVE_PORT =~ ^[0-9]+$ ]] || fail "--no-secure: no native port: $(cat "$READY_FILE")"
   local ports
-  ports=$(listening_ports "$METERD_PID" | tr '\n' ' ')
+  ports=$(listening_ports "$(serving_pid)" | tr '\n' ' ')
   [[ $ports == "$(printf '%s\n' "$MODBUS_PORT" "$NATIVE_PORT" | sort -n | tr '\n' ' ')" ]] ||
     fail "--no-secure: meterd listens on ports $ports, expected Modbus $MODBUS_PORT and native $NATIVE_PORT only"
   stop_meterd

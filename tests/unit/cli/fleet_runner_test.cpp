@@ -177,3 +177,75 @@ TEST_CASE("The live display redraws its block on the terminal it is given", "[cl
   CHECK(written.size() >= 4);
   CHECK(written.substr(written.size() - 4) == "\r\x1b[J");
 }
+
+TEST_CASE("Waves run one after the other, and a stop starts no further meter", "[cli][fleet]") {
+  const auto list = meters(10);
+  std::atomic<int> finished{0};
+  std::vector<int> finished_when_started(10, -1);
+  const MeterTask task = [&](const InventoryMeter& meter, const StatusCallback&) {
+    const auto index = static_cast<std::size_t>(std::stoi(meter.name.substr(6)));
+    finished_when_started[index] = finished.load();
+    MeterResult result;
+    result.outcome = index == 4 ? Outcome::error : Outcome::applied;
+    if (index == 4) result.error = "refused";
+    ++finished;
+    return result;
+  };
+  RecordingProgress progress;
+  FleetRunOptions options;
+  options.parallel = 3;
+  options.wave_ends = {2, 5, 10};
+  std::vector<std::size_t> seen;
+  options.after_each = [&](std::size_t index, const MeterResult& result) {
+    seen.push_back(index);
+    return result.outcome != Outcome::error;
+  };
+  const auto results = run_fleet_in_waves(list, options, task, progress);
+  REQUIRE(results.size() == 10);
+  // Wave 2 (meters 2..4) waited for wave 1 (0, 1).
+  for (std::size_t i = 2; i < 5; ++i) CHECK(finished_when_started[i] >= 2);
+  // Meter 4 failed in wave 2: wave 3 never started.
+  for (std::size_t i = 5; i < 10; ++i) CHECK_FALSE(results[i].has_value());
+  REQUIRE(results[4]);
+  CHECK(results[4]->outcome == Outcome::error);
+  CHECK(seen.size() == 5);
+  CHECK(progress.done_count == 1);
+}
+
+TEST_CASE("A summary replaces the outcome's words; phases show in both displays", "[cli][fleet]") {
+  MeterResult result;
+  result.name = "meter-1";
+  result.outcome = Outcome::applied;
+  result.summary = "upgraded 4.0.0 -> 4.6.0";
+  CHECK(plain_line(result) == "meter-1 upgraded 4.0.0 -> 4.6.0");
+  std::ostringstream out;
+  auto plain = make_plain_progress(out, false);
+  plain->phase("wave 1/2: 1 meter");
+  plain->finished(0, result);
+  CHECK(out.str() == "wave 1/2: 1 meter\nmeter-1 upgraded 4.0.0 -> 4.6.0\n");
+
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const auto list = meters(2);
+  {
+    auto live = make_live_progress(fds[1], list, false, {"upgraded", "skipped", "failed"});
+    live->phase("wave 2/3: 1 meter");
+    live->started(1);
+    live->step(1, "transfer 42%");
+    MeterResult skipped;
+    skipped.name = list[1].name;
+    skipped.outcome = Outcome::no_changes;
+    live->finished(1, skipped);
+    live->done();
+  }
+  ::close(fds[1]);
+  std::string written;
+  char buffer[4096];
+  for (ssize_t got; (got = ::read(fds[0], buffer, sizeof buffer)) > 0;)
+    written.append(buffer, static_cast<std::size_t>(got));
+  ::close(fds[0]);
+  CHECK(written.find("meter-1  transfer 42%") != std::string::npos);
+  CHECK(written.find("wave 2/3: 1 meter\n") != std::string::npos);
+  CHECK(written.find("wave 2/3  [") != std::string::npos);
+  CHECK(written.find("upgraded 0  skipped 1  failed 0") != std::string::npos);
+}

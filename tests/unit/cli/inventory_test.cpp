@@ -311,3 +311,21 @@ TEST_CASE("The shard comes from --shard, then GitLab's variables, then a Kuberne
   const auto error = resolve_shard(std::nullopt, std::nullopt, kubernetes);
   CHECK(error.error().find("--shard-count") != std::string::npos);
 }
+
+TEST_CASE("An inventory's rollout section gives the waves and the failure threshold", "[cli][inventory]") {
+  const std::string head = "apiVersion: meterctl/v1\nkind: Inventory\n";
+  const std::string meters = "meters:\n  - name: m1\n    address: 10.0.0.1\n";
+  const auto inventory = parse(head + "rollout:\n  waves: [1, \"5%\", \"100%\"]\n  max_failures: \"5%\"\n" + meters);
+  REQUIRE(inventory.rollout);
+  REQUIRE(inventory.rollout->waves);
+  CHECK(*inventory.rollout->waves == std::vector<Portion>{{false, 1}, {true, 500}, {true, 10000}});
+  CHECK(*inventory.rollout->max_failures == Portion{true, 500});
+  CHECK(parse(head + "rollout:\n  max_failures: 2\n" + meters).rollout->max_failures == Portion{false, 2});
+  CHECK_FALSE(parse(head + meters).rollout);
+
+  CHECK(parse_error(head + "rollout:\n  waves: [1, \"0%\"]\n" + meters).find("inv.yaml:4:14: a rollout.waves step holds a meter or more") == 0);
+  CHECK(parse_error(head + "rollout:\n  waves: 1\n" + meters).find("must be a list of steps") != std::string::npos);
+  CHECK(parse_error(head + "rollout:\n  max_failures: lots\n" + meters).find("rollout.max_failures 'lots'") !=
+        std::string::npos);
+  CHECK(parse_error(head + "rollout:\n  wave: [1]\n" + meters).find("wave") != std::string::npos);
+}

@@ -221,7 +221,7 @@ TEST_CASE("Offline capabilities: the profile's model at its lowest firmware", "[
 
   capabilities = offline_capabilities(profile_of("meter: {model: ion7400, feature_set: essential}\n"), model);
   REQUIRE(capabilities);
-  CHECK(capabilities->firmware == Version{3, 0, 0});
+  CHECK(capabilities->firmware == Version{2, 0, 0});
   CHECK(capabilities->feature_set == "Essential");
 
   auto refused = offline_capabilities(profile_of("clock: {time_zone: UTC}\n"), model);
