@@ -70,6 +70,8 @@ std::string format_rollout_state(const RolloutState& state) {
   nlohmann::json meters = nlohmann::json::object();
   for (const auto& [name, record] : state.meters) {
     auto entry = record_to_json(record);
+    // Where the time went belongs to the run's report, not to what a resume needs.
+    entry.erase("stages");
     meters[name] = std::move(entry);
   }
   const nlohmann::json document = {{"format_version", k_rollout_state_format_version},

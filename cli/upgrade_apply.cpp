@@ -114,15 +114,31 @@ class MeterUpgrade {
     // mistake on this command line: the package or the meter's state does not fit.
     if (run_.record.exit_code == exit_usage) run_.record.exit_code = exit_data;
     if (run_.record.after.empty()) run_.record.after = run_.record.before;
+    end_stage();
     run_.record.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - started_).count();
     return std::move(run_);
   }
 
  private:
+  void begin_stage(UpgradeStage stage) {
+    end_stage();
+    stage_ = stage;
+    stage_started_ = clock_.now();
+    observer_.begin(stage);
+  }
+
+  void end_stage() {
+    if (!stage_) return;
+    run_.record.stage_ms.emplace_back(
+        std::string(to_string(*stage_)),
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - stage_started_).count());
+    stage_.reset();
+  }
+
   // Each step returns a failure, or nothing to go on.
   std::optional<Failure> steps() {
-    observer_.begin(UpgradeStage::check);
+    begin_stage(UpgradeStage::check);
     auto status = read_status();
     if (!status) return status.error();
     run_.record.serial_number = status->serial_number;
@@ -153,7 +169,7 @@ class MeterUpgrade {
     observer_.end(UpgradeStage::check, "check ok: " + run_.record.before + " -> " +
                                            manifest_.firmware_version.to_string());
     if (settings_.backup) {
-      observer_.begin(UpgradeStage::backup);
+      begin_stage(UpgradeStage::backup);
       try {
         run_.record.backup = link_.backup(settings_.backup_directory).string();
       } catch (const CommandError& error) {
@@ -178,7 +194,7 @@ class MeterUpgrade {
   }
 
   std::optional<Failure> transfer() {
-    observer_.begin(UpgradeStage::transfer);
+    begin_stage(UpgradeStage::transfer);
     const auto start = clock_.now();
     auto uploaded = upload_package(link_, read_, package_.length, package_.sha256, settings_.upload, clock_.sleep,
                                    [this](std::uint64_t acknowledged) {
@@ -207,7 +223,7 @@ class MeterUpgrade {
   }
 
   std::optional<Failure> verify() {
-    observer_.begin(UpgradeStage::verify);
+    begin_stage(UpgradeStage::verify);
     std::size_t attempts = 0;
     while (true) {
       auto answer = link_.request("upgrade.finish", nlohmann::json::object(), verify_wait());
@@ -239,7 +255,7 @@ class MeterUpgrade {
   }
 
   std::optional<Failure> activate() {
-    observer_.begin(UpgradeStage::activate);
+    begin_stage(UpgradeStage::activate);
     auto answer = link_.request("upgrade.activate", {{"health_deadline_s", settings_.health_deadline_s}}, std::nullopt);
     if (!answer) {
       // The meter may have activated and rebooted before its answer left: the health
@@ -256,7 +272,7 @@ class MeterUpgrade {
   }
 
   std::optional<Failure> wait_for_health() {
-    observer_.begin(UpgradeStage::health);
+    begin_stage(UpgradeStage::health);
     const auto target = manifest_.firmware_version;
     const auto activated = clock_.now();
     auto wait = health_wait(settings_.health_deadline_s, k_default_trial_boots);
@@ -323,6 +339,8 @@ class MeterUpgrade {
   UpgradeObserver& observer_;
   const ApplyClock& clock_;
   std::chrono::steady_clock::time_point started_;
+  std::optional<UpgradeStage> stage_;
+  std::chrono::steady_clock::time_point stage_started_;
   std::optional<BootOutcomeStatus> before_outcome_;
   ApplyRun run_;
 };

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -153,21 +154,18 @@ RolloutSettings rollout_settings(const UpgradeMeterOptions& options, const Inven
 }
 
 void print_rollout_table(const std::vector<InventoryMeter>& meters, const RolloutResult& result) {
-  std::size_t upgraded = 0, skipped = 0, failed = 0, not_started = 0;
+  std::map<UpgradeOutcome, std::size_t> counts;
   for (std::size_t i = 0; i < meters.size(); ++i) {
     const auto& record = result.records[i];
     std::cout << meters[i].name << " (" << meters[i].address << ":" << meters[i].port << "): " << describe(record)
               << '\n';
-    switch (record.outcome) {
-      case UpgradeOutcome::upgraded: ++upgraded; break;
-      case UpgradeOutcome::skipped:
-      case UpgradeOutcome::dry_run: ++skipped; break;
-      case UpgradeOutcome::failed: ++failed; break;
-      case UpgradeOutcome::not_started: ++not_started; break;
-    }
+    ++counts[record.outcome];
   }
-  std::cout << "Upgrade: " << meters.size() << (meters.size() == 1 ? " meter, " : " meters, ") << upgraded
-            << " upgraded, " << skipped << " skipped, " << failed << " failed, " << not_started << " not started\n";
+  std::cout << "Upgrade: " << meters.size() << (meters.size() == 1 ? " meter, " : " meters, ")
+            << counts[UpgradeOutcome::upgraded] << " upgraded, " << counts[UpgradeOutcome::skipped] << " skipped, ";
+  if (counts[UpgradeOutcome::dry_run] > 0) std::cout << counts[UpgradeOutcome::dry_run] << " passed the dry run, ";
+  std::cout << counts[UpgradeOutcome::failed] << " failed, " << counts[UpgradeOutcome::not_started]
+            << " not started\n";
 }
 
 int run_fleet(Context& context, const UpgradeMeterOptions& options, const CheckedPackage& package,

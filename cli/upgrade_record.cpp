@@ -34,14 +34,19 @@ std::optional<UpgradeOutcome> parse_upgrade_outcome(std::string_view text) {
 }
 
 nlohmann::json record_to_json(const UpgradeRecord& record) {
-  return {{"meter", text_or_null(record.meter)},
-          {"serial_number", text_or_null(record.serial_number)},
-          {"before", text_or_null(record.before)},
-          {"after", text_or_null(record.after)},
-          {"outcome", to_string(record.outcome)},
-          {"backup", text_or_null(record.backup)},
-          {"duration_ms", record.duration_ms},
-          {"reason", text_or_null(record.reason)}};
+  nlohmann::json document = {{"meter", text_or_null(record.meter)},
+                             {"serial_number", text_or_null(record.serial_number)},
+                             {"before", text_or_null(record.before)},
+                             {"after", text_or_null(record.after)},
+                             {"outcome", to_string(record.outcome)},
+                             {"backup", text_or_null(record.backup)},
+                             {"duration_ms", record.duration_ms},
+                             {"reason", text_or_null(record.reason)}};
+  if (!record.stage_ms.empty()) {
+    auto& stages = document["stages"] = nlohmann::json::object();
+    for (const auto& [stage, milliseconds] : record.stage_ms) stages[stage + "_ms"] = milliseconds;
+  }
+  return document;
 }
 
 std::string describe(const UpgradeRecord& record) {

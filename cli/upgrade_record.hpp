@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -31,11 +33,15 @@ struct UpgradeRecord {
   std::string backup;         // the backup file taken, if any
   std::string reason;         // why it failed or was skipped; empty on success
   std::int64_t duration_ms = 0;
+  // Milliseconds spent in each stage reached, in order: "check", "backup", "transfer",
+  // "verify", "activate", "health" (where the time of an upgrade goes, for benchmarks).
+  std::vector<std::pair<std::string, std::int64_t>> stage_ms;
   int exit_code = 0;  // failed: the status a single-meter run exits with
   friend bool operator==(const UpgradeRecord&, const UpgradeRecord&) = default;
 };
 
-// {"meter","serial_number","before","after","outcome","backup","duration_ms","reason"};
+// {"meter","serial_number","before","after","outcome","backup","duration_ms","reason",
+// "stages": {"transfer_ms": ..., ...}};
 // empty strings are null. The exit code is not part of it.
 nlohmann::json record_to_json(const UpgradeRecord& record);
 

@@ -11,8 +11,8 @@
 _meterctl_command() {
   case $1 in
     '')
-      _meterctl_subcommands=' modbus info read time demand test-mode security users upgrade config completion '
-      _meterctl_offered='modbus info read time demand test-mode security users upgrade config'
+      _meterctl_subcommands=' modbus info read time demand test-mode security users upgrade config backup restore completion '
+      _meterctl_offered='modbus info read time demand test-mode security users upgrade config backup restore'
       _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
       _meterctl_valued=' -m --meter -o --output --timeout '
       ;;
@@ -233,8 +233,8 @@ _meterctl_command() {
       _meterctl_valued=' --user --login-password-file --ca-file -m --meter -o --output --timeout '
       ;;
     'upgrade')
-      _meterctl_subcommands=' keygen pack verify '
-      _meterctl_offered='keygen pack verify'
+      _meterctl_subcommands=' keygen pack verify status apply '
+      _meterctl_offered='keygen pack verify status apply'
       _meterctl_options='-h --help --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
       _meterctl_valued=' -m --meter -o --output --timeout '
       ;;
@@ -255,6 +255,18 @@ _meterctl_command() {
       _meterctl_offered=''
       _meterctl_options='-h --help --key --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
       _meterctl_valued=' --key -m --meter -o --output --timeout '
+      ;;
+    'upgrade status')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'upgrade apply')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --key --no-backup --backup-dir --dry-run --health-deadline --chunk-size --inventory --select --shard --shard-count --parallel --waves --max-failures --state-file --resume --report --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --key --backup-dir --health-deadline --chunk-size --inventory --select --shard --shard-count --parallel --waves --max-failures --state-file --report --user --password-file --ca-file -m --meter -o --output --timeout '
       ;;
     'config')
       _meterctl_subcommands=' validate plan drift apply confirm rollback export '
@@ -303,6 +315,18 @@ _meterctl_command() {
       _meterctl_offered=''
       _meterctl_options='-h --help --file --secure --plain --user --login-password-file --login-password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
       _meterctl_valued=' --file --user --login-password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'backup')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --out --dir --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --out --dir --user --password-file --ca-file -m --meter -o --output --timeout '
+      ;;
+    'restore')
+      _meterctl_subcommands=''
+      _meterctl_offered=''
+      _meterctl_options='-h --help --force --secure --plain --user --password-file --password-stdin --ca-file --accept-new --version -m --meter -o --output --timeout -v --verbose -q --quiet --no-color'
+      _meterctl_valued=' --user --password-file --ca-file -m --meter -o --output --timeout '
       ;;
     'completion')
       _meterctl_subcommands=''
@@ -364,14 +388,21 @@ _meterctl_option_value() {
     *':--released') _meterctl_files ;;
     *':--expires') _meterctl_files ;;
     *':--min-meterctl') _meterctl_files ;;
-    *':-f'|*':--file') _meterctl_files ;;
+    *':--backup-dir') _meterctl_files ;;
+    *':--health-deadline') COMPREPLY=() ;;
+    *':--chunk-size') COMPREPLY=() ;;
     *':--inventory') _meterctl_files ;;
     *':--select') _meterctl_files ;;
-    *':--parallel') COMPREPLY=() ;;
     *':--shard') _meterctl_files ;;
     *':--shard-count') COMPREPLY=() ;;
+    *':--parallel') COMPREPLY=() ;;
+    *':--waves') _meterctl_files ;;
+    *':--max-failures') _meterctl_files ;;
+    *':--state-file') _meterctl_files ;;
     *':--report') _meterctl_files ;;
+    *':-f'|*':--file') _meterctl_files ;;
     *':--confirm-timeout') COMPREPLY=() ;;
+    *':--dir') _meterctl_files ;;
   esac
 }
 

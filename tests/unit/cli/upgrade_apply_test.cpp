@@ -87,7 +87,7 @@ TEST_CASE("One meter from 4.0.0 to 4.6.0: backup, transfer, verify, activate, he
   CHECK_FALSE(run.effects.empty());
 }
 
-TEST_CASE("--dry-run checks everything and writes nothing", "[cli][upgrade]") {
+TEST_CASE("a dry run (--dry-run) checks everything and writes nothing", "[cli][upgrade]") {
   FakeUpgradeMeter meter;
   Package package;
   FakeClock time;

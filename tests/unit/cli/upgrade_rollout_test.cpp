@@ -105,7 +105,7 @@ TEST_CASE("A rollout upgrades every meter and keeps the state after each one", "
   CHECK(report["stopped"] == false);
 }
 
-TEST_CASE("--max-failures 2 stops the rollout at the third failure; the rest are not started", "[cli][rollout]") {
+TEST_CASE("max failures 2 (--max-failures) stops the rollout at the third failure; the rest are not started", "[cli][rollout]") {
   const auto meters = fleet(10);
   auto state = fresh_state(meters);
   FakeFleet fake;
