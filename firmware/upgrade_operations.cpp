@@ -173,6 +173,10 @@ NativeOutcome UpgradeOperations::status() {
   // A meter that never ran under its supervisor has no record: one slot, the executable.
   const BootRecord record = *loaded ? **loaded : BootRecord{};
   result["slots"] = {{"a", slot_json(record.slot(Slot::a))}, {"b", slot_json(record.slot(Slot::b))}};
+  // A factory slot runs whatever --firmware says; while it runs, that version is known.
+  if (running_slot && record.slot(*running_slot) && record.slot(*running_slot)->factory) {
+    result["slots"][std::string(to_string(*running_slot))]["version"] = state.firmware.to_string();
+  }
   result["active"] = std::string(to_string(record.active));
   if (record.trial) {
     const auto& trial = *record.trial;
