@@ -43,12 +43,16 @@ struct ApplySettings {
   UploadSettings upload;
 };
 
+// How often the health check asks again while the meter reboots: a refused connection
+// costs nothing, and a reboot of a local meter takes a few tenths of a second.
+inline constexpr std::chrono::milliseconds k_health_poll_interval{50};
+
 // The clocks and the wait, handed in.
 struct ApplyClock {
   std::function<std::chrono::steady_clock::time_point()> now;
   Sleeper sleep;
   // How often the health check asks again while the meter reboots.
-  std::chrono::milliseconds poll_interval{200};
+  std::chrono::milliseconds poll_interval = k_health_poll_interval;
 };
 ApplyClock system_apply_clock();
 

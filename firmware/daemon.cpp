@@ -61,8 +61,9 @@ constexpr int k_port_search_attempts = 50;
 // (killed with a supervisor that was killed): it waits this long for the state directory.
 constexpr auto k_supervised_state_lock_wait = std::chrono::seconds(5);
 // reboot_after_reply(): the reply is handed to the socket before the handler returns;
-// this lets a slow client's TLS write finish before the connections close.
-constexpr auto k_reboot_reply_grace = std::chrono::milliseconds(200);
+// this lets its write (a few hundred bytes, TLS included) finish before the connections
+// close. The listeners stop at once, so no new client arrives meanwhile.
+constexpr auto k_reboot_reply_grace = std::chrono::milliseconds(50);
 
 struct Options {
   std::string state_dir;

@@ -97,7 +97,9 @@ TEST_CASE("A firmware change walks the releases between, upward or downward", "[
   CHECK(std::all_of(up.begin(), up.end(), [](const auto& step) { return step.upgrade; }));
   CHECK(firmware_change_steps(ion7400, v("4.0.0"), v("4.0.0")).empty());
 
-  const auto down = firmware_change_steps(model("ION8650"), v("4.40.1"), v("4.30.0"));
+  // The steps point into the model, which must outlive them.
+  const auto ion8650 = model("ION8650");
+  const auto down = firmware_change_steps(ion8650, v("4.40.1"), v("4.30.0"));
   REQUIRE(down.size() == 1);
   CHECK(down[0].release->version == v("4.40.1"));
   CHECK_FALSE(down[0].upgrade);
