@@ -25,12 +25,6 @@ constexpr int k_slot_manifest_mode = 0644;
 PackageRefusal refused(std::string message) { return {PackageRefusal::refused, std::move(message)}; }
 PackageRefusal failed(std::string message) { return {PackageRefusal::failed, std::move(message)}; }
 
-std::string describe_errno(std::string_view what, const std::filesystem::path& path, int error) {
-  std::string text(what);
-  text.append(" ").append(path.string()).append(": ").append(std::strerror(error));
-  return text;
-}
-
 std::string hex(std::span<const std::byte> bytes) {
   static constexpr char k_digits[] = "0123456789abcdef";
   std::string text;
@@ -72,17 +66,17 @@ proto::Result<proto::Ok, std::string> copy_range(int from, std::uint64_t offset,
         continue;
       }
       return proto::unexpected(copied == 0 ? target.string() + ": the package file ended early"
-                                           : describe_errno("cannot copy the payload to", target, errno));
+                                           : sec::describe_errno("cannot copy the payload to", target, errno));
     }
     buffer.resize(k_package_read_block_bytes);
     const auto got = ::pread(from, buffer.data(), wanted, in_offset);
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       return proto::unexpected(got == 0 ? target.string() + ": the package file ended early"
-                                        : describe_errno("cannot read the payload for", target, errno));
+                                        : sec::describe_errno("cannot read the payload for", target, errno));
     }
     if (!sec::write_all(to, std::string_view(buffer.data(), static_cast<std::size_t>(got)))) {
-      return proto::unexpected(describe_errno("cannot write", target, errno));
+      return proto::unexpected(sec::describe_errno("cannot write", target, errno));
     }
     in_offset += got;
     left -= static_cast<std::uint64_t>(got);
@@ -100,7 +94,7 @@ proto::Result<proto::Ok, std::string> write_slot(int package_fd, const sec::Veri
   // A meterd.tmp left by an install killed part way is simply written over.
   sec::FileDescriptor out(
       ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, sec::k_private_file_mode));
-  if (out.get() < 0) return proto::unexpected(describe_errno("cannot create", temporary, errno));
+  if (out.get() < 0) return proto::unexpected(sec::describe_errno("cannot create", temporary, errno));
   if (auto copied =
           copy_range(package_fd, verified.payload_offset, verified.manifest.payload_length, out.get(), temporary);
       !copied) {
@@ -108,12 +102,12 @@ proto::Result<proto::Ok, std::string> write_slot(int package_fd, const sec::Veri
     return copied;
   }
   if (::fsync(out.get()) != 0 || ::fchmod(out.get(), k_slot_executable_mode) != 0 || out.close() != 0) {
-    const auto message = describe_errno("cannot write", temporary, errno);
+    const auto message = sec::describe_errno("cannot write", temporary, errno);
     ::unlink(temporary.c_str());
     return proto::unexpected(message);
   }
   if (::rename(temporary.c_str(), executable.c_str()) != 0) {
-    const auto message = describe_errno("cannot rename " + temporary.string() + " to", executable, errno);
+    const auto message = sec::describe_errno("cannot rename " + temporary.string() + " to", executable, errno);
     ::unlink(temporary.c_str());
     return proto::unexpected(message);
   }
@@ -180,7 +174,7 @@ proto::Result<sec::VerifiedPackage, PackageRefusal> verify_open_package(const se
                                                                         std::span<const sec::SigningPublicKey> keys) {
   struct stat status {};
   if (::fstat(fd.get(), &status) != 0) {
-    return proto::unexpected(failed(describe_errno("cannot stat", package_file, errno)));
+    return proto::unexpected(failed(sec::describe_errno("cannot stat", package_file, errno)));
   }
   if (static_cast<std::uint64_t>(status.st_size) != expected.length) {
     return proto::unexpected(refused("the upload holds " + std::to_string(status.st_size) + " bytes; upgrade.begin " +
@@ -195,7 +189,7 @@ proto::Result<sec::VerifiedPackage, PackageRefusal> verify_open_package(const se
   std::vector<std::byte> block(k_package_read_block_bytes);
   for (;;) {
     const auto got = read_some(fd.get(), block.data(), block.size());
-    if (got < 0) return proto::unexpected(failed(describe_errno("cannot read", package_file, errno)));
+    if (got < 0) return proto::unexpected(failed(sec::describe_errno("cannot read", package_file, errno)));
     if (got == 0) break;
     const auto bytes = std::span<const std::byte>(block).first(static_cast<std::size_t>(got));
     if (EVP_DigestUpdate(whole.get(), bytes.data(), bytes.size()) != 1) {
@@ -238,7 +232,7 @@ proto::Result<sec::VerifiedPackage, PackageRefusal> verify_package_file(const st
                                                                         const UploadProgress& expected,
                                                                         std::span<const sec::SigningPublicKey> keys) {
   const auto fd = open_package(package_file);
-  if (fd.get() < 0) return proto::unexpected(failed(describe_errno("cannot open", package_file, errno)));
+  if (fd.get() < 0) return proto::unexpected(failed(sec::describe_errno("cannot open", package_file, errno)));
   return verify_open_package(fd, package_file, expected, keys);
 }
 
@@ -248,7 +242,7 @@ proto::Result<InstalledPackage, PackageRefusal> install_package(const std::files
   auto keys = load_trusted_keys(target.state_dir);
   if (!keys) return proto::unexpected(failed(keys.error()));
   const auto fd = open_package(package_file);
-  if (fd.get() < 0) return proto::unexpected(failed(describe_errno("cannot open", package_file, errno)));
+  if (fd.get() < 0) return proto::unexpected(failed(sec::describe_errno("cannot open", package_file, errno)));
   auto verified = verify_open_package(fd, package_file, expected, *keys);
   if (!verified) return proto::unexpected(verified.error());
   const auto& manifest = verified->manifest;

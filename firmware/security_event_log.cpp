@@ -171,12 +171,6 @@ std::optional<sec::SecurityEventRecord> stored_form(sec::SecurityEventRecord rec
   return parse_line(line);
 }
 
-std::string describe_errno(std::string_view what, const std::filesystem::path& path, int error) {
-  std::string text(what);
-  text.append(" ").append(path.string()).append(": ").append(std::strerror(error));
-  return text;
-}
-
 struct LogText {
   std::string text;
   bool head_dropped = false;  // the file was larger than the read limit; text is its tail
@@ -189,14 +183,14 @@ proto::Result<std::optional<LogText>, std::string> read_log_tail(const std::file
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
   if (fd < 0) {
     if (errno == ENOENT) return std::optional<LogText>{};
-    return proto::unexpected(describe_errno("cannot open", file, errno));
+    return proto::unexpected(sec::describe_errno("cannot open", file, errno));
   }
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
   struct stat status {};
-  if (::fstat(fd, &status) != 0) return proto::unexpected(describe_errno("cannot stat", file, errno));
+  if (::fstat(fd, &status) != 0) return proto::unexpected(sec::describe_errno("cannot stat", file, errno));
   if (!S_ISREG(status.st_mode)) return proto::unexpected(file.string() + " is not a regular file");
   const auto size = static_cast<std::uint64_t>(status.st_size);
   LogText result;
@@ -211,7 +205,7 @@ proto::Result<std::optional<LogText>, std::string> read_log_tail(const std::file
     const auto got = ::pread(fd, buffer, wanted, static_cast<off_t>(offset));
     if (got < 0) {
       if (errno == EINTR) continue;
-      return proto::unexpected(describe_errno("cannot read", file, errno));
+      return proto::unexpected(sec::describe_errno("cannot read", file, errno));
     }
     if (got == 0) break;
     result.text.append(buffer, static_cast<std::size_t>(got));
@@ -336,10 +330,10 @@ proto::Result<SecurityEventLog, std::string> SecurityEventLog::open(const std::f
     return log;
   }
   log.append_fd_ = ::open(log.file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-  if (log.append_fd_ < 0) return proto::unexpected(describe_errno("cannot open for appending", log.file_, errno));
+  if (log.append_fd_ < 0) return proto::unexpected(sec::describe_errno("cannot open for appending", log.file_, errno));
   // The log names users and what they did: owner-only, whatever an older file had.
   if (::fchmod(log.append_fd_, sec::k_private_file_mode) != 0) {
-    return proto::unexpected(describe_errno("cannot restrict the mode of", log.file_, errno));
+    return proto::unexpected(sec::describe_errno("cannot restrict the mode of", log.file_, errno));
   }
   return log;
 }
@@ -354,7 +348,7 @@ proto::Result<proto::Ok, std::string> SecurityEventLog::rewrite() {
   file_size_ = contents.size();
   needs_rewrite_ = false;
   append_fd_ = ::open(file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-  if (append_fd_ < 0) return proto::unexpected(describe_errno("cannot open for appending", file_, errno));
+  if (append_fd_ < 0) return proto::unexpected(sec::describe_errno("cannot open for appending", file_, errno));
   return proto::Ok{};
 }
 
@@ -387,7 +381,7 @@ proto::Result<std::uint64_t, std::string> SecurityEventLog::append(sec::Security
     const auto line = format_security_event_line(*stored);
     if (!sec::write_all(append_fd_, line) || ::fdatasync(append_fd_) != 0) {
       const int error = errno;
-      const auto message = describe_errno("cannot write security event " + std::to_string(number) + " to", file_, error);
+      const auto message = sec::describe_errno("cannot write security event " + std::to_string(number) + " to", file_, error);
       // Take back a partial line so the next append does not run into it; whether or not
       // that works, the next append replaces the whole file, which is certain to be clean.
       [[maybe_unused]] const auto truncated = ::ftruncate(append_fd_, static_cast<off_t>(file_size_));

@@ -23,19 +23,13 @@ constexpr std::size_t k_sha256_hex_length = 64;
 UploadError storage_error(std::string message) { return {UploadError::storage_failed, std::move(message)}; }
 UploadError invalid(std::string message) { return {UploadError::invalid_argument, std::move(message)}; }
 
-std::string describe_errno(std::string_view what, const std::filesystem::path& path, int error) {
-  std::string text(what);
-  text.append(" ").append(path.string()).append(": ").append(std::strerror(error));
-  return text;
-}
-
 // The size of package.part; 0 when it does not exist (a meterd killed between writing
 // upload.json and creating it).
 proto::Result<std::uint64_t, std::string> bytes_on_disk(const std::filesystem::path& file) {
   struct stat status {};
   if (::stat(file.c_str(), &status) != 0) {
     if (errno == ENOENT) return std::uint64_t{0};
-    return proto::unexpected(describe_errno("cannot stat", file, errno));
+    return proto::unexpected(sec::describe_errno("cannot stat", file, errno));
   }
   if (!S_ISREG(status.st_mode)) return proto::unexpected(file.string() + " is not a regular file");
   return static_cast<std::uint64_t>(status.st_size);
@@ -118,8 +112,8 @@ proto::Result<UploadProgress, UploadError> UploadStore::begin(std::uint64_t leng
   }
   const auto part = package_file();
   sec::FileDescriptor fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, sec::k_private_file_mode));
-  if (fd.get() < 0) return proto::unexpected(storage_error(describe_errno("cannot create", part, errno)));
-  if (fd.close() != 0) return proto::unexpected(storage_error(describe_errno("cannot create", part, errno)));
+  if (fd.get() < 0) return proto::unexpected(storage_error(sec::describe_errno("cannot create", part, errno)));
+  if (fd.close() != 0) return proto::unexpected(storage_error(sec::describe_errno("cannot create", part, errno)));
   return fresh;
 }
 
@@ -137,7 +131,7 @@ proto::Result<UploadProgress, UploadError> UploadStore::append(std::uint64_t off
   const auto part = package_file();
   // O_CREAT: a meterd killed between writing upload.json and creating package.part.
   sec::FileDescriptor fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, sec::k_private_file_mode));
-  if (fd.get() < 0) return proto::unexpected(storage_error(describe_errno("cannot open", part, errno)));
+  if (fd.get() < 0) return proto::unexpected(storage_error(sec::describe_errno("cannot open", part, errno)));
   std::size_t written = 0;
   while (written < data.size()) {
     const auto count =
@@ -147,14 +141,14 @@ proto::Result<UploadProgress, UploadError> UploadStore::append(std::uint64_t off
       const int error = count == 0 ? EIO : errno;
       // A partial chunk would make the next offset a surprise; the client sends it again.
       (void)::ftruncate(fd.get(), static_cast<off_t>(offset));
-      return proto::unexpected(storage_error(describe_errno("cannot write", part, error)));
+      return proto::unexpected(storage_error(sec::describe_errno("cannot write", part, error)));
     }
     written += static_cast<std::size_t>(count);
   }
   if (fd.close() != 0) {
     const int error = errno;
     (void)::truncate(part.c_str(), static_cast<off_t>(offset));
-    return proto::unexpected(storage_error(describe_errno("cannot write", part, error)));
+    return proto::unexpected(storage_error(sec::describe_errno("cannot write", part, error)));
   }
   // No fsync per chunk: after a power cut the file may be shorter than acknowledged, and
   // upgrade.begin then reports the shorter offset; a torn tail fails the whole-package

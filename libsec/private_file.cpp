@@ -11,13 +11,13 @@
 
 namespace sec {
 
-namespace {
-
 std::string describe_errno(std::string_view what, const std::filesystem::path& path, int error) {
   std::string text(what);
   text.append(" ").append(path.string()).append(": ").append(std::strerror(error));
   return text;
 }
+
+namespace {
 
 std::filesystem::path temporary_path_for(const std::filesystem::path& path) {
   // pid + a per-process counter: unique across processes and across threads of one process.

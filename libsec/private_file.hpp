@@ -41,6 +41,9 @@ class FileDescriptor {
   int fd_;
 };
 
+// "WHAT PATH: strerror(error)", the message of a failed system call on a file.
+std::string describe_errno(std::string_view what, const std::filesystem::path& path, int error);
+
 // The contents of a regular file of at most max_bytes, or nullopt when it does not exist.
 // Any other failure (permission denied, a directory or FIFO, too large) is an error
 // naming the path.
@@ -62,9 +65,9 @@ proto::Result<proto::Ok, std::string> write_file_atomically(const std::filesyste
 // An existing directory keeps its mode: it may be shared on purpose (for example ~/.config).
 proto::Result<proto::Ok, std::string> create_private_directory(const std::filesystem::path& directory);
 
-// Makes renames and file creations inside `directory` durable.
 // Writes all of `contents` to `fd`, retrying short writes and EINTR; false with errno set.
 bool write_all(int fd, std::string_view contents);
+// Makes renames and file creations inside `directory` durable.
 
 proto::Result<proto::Ok, std::string> sync_directory(const std::filesystem::path& directory);
 
