@@ -258,15 +258,9 @@ NativeOutcome BackupOperations::restore() {
                               {"changes", changes_json(changes)}});
 }
 
+// The permission (security-config: a backup holds password hashes) was checked by
+// NativeService::execute against its table.
 NativeOutcome BackupOperations::run() {
-  // Also in the daemon's permission table; checked here too so that this family stands on
-  // its own, as config.* does.
-  if (!caller_.permissions.has(sec::Permission::security_config)) {
-    return error_reply(id_, ErrorCode::permission_denied,
-                       (caller_.user.empty() ? std::string("an anonymous caller") : "user " + caller_.user) +
-                           " lacks the security-config permission that " + operation_ +
-                           " needs (a backup holds password hashes)");
-  }
   if (operation_ == "backup.get") return get();
   if (operation_ == "backup.restore") return restore();
   return error_reply(id_, ErrorCode::unknown_operation, "no operation '" + operation_ + "'");

@@ -16,7 +16,6 @@ namespace meterd {
 namespace native = proto::codec::native;
 using native::ErrorCode;
 using nlohmann::json;
-using sec::Permission;
 using sec::SecurityEventType;
 
 namespace {
@@ -283,12 +282,8 @@ NativeOutcome ConfigOperations::finish(const Request& request, const sec::MeterP
   return response_reply(id_, std::move(result));
 }
 
+// The permission (security-config) was checked by NativeService::execute against its table.
 NativeOutcome ConfigOperations::run() {
-  if (!caller_.permissions.has(Permission::security_config)) {
-    return error_reply(id_, ErrorCode::permission_denied,
-                       (caller_.user.empty() ? std::string("an anonymous caller") : "user " + caller_.user) +
-                           " lacks the security-config permission that " + operation_ + " needs");
-  }
   if (operation_ == "config.get") {
     meter_.record_security_event(SecurityEventType::configuration_access, caller_.source, "config.get");
     const auto profile = configuration_profile(meter_, meter_.configuration(), service_.config_runtime().listening(),
