@@ -25,7 +25,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from meterd_harness import METERD, SOURCE_DIR, Meterd  # noqa: E402
+from meterd_harness import METERD, SOURCE_DIR, Meterd, meterctl_environment, secret  # noqa: E402
 
 METERCTL = os.environ.get("METERCTL", str(SOURCE_DIR / "build" / "cli" / "meterctl"))
 TIMEOUT = "10"
@@ -35,12 +35,6 @@ NEW_PASSWORD = "13572468"
 EXIT_DATA = 65
 EXIT_DENIED = 77
 
-
-def secret(path, text):
-    path = pathlib.Path(path)
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return path
 
 
 def meterd_options():
@@ -56,11 +50,7 @@ def meterd_options():
 class BackupTestCase(unittest.TestCase):
     def setUp(self):
         self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="meterctl-backup-"))
-        self.env = dict(os.environ)
-        self.env.update(XDG_CONFIG_HOME=str(self.tmp / "config"), XDG_STATE_HOME=str(self.tmp / "state"),
-                        NO_COLOR="1")
-        for name in ("METERCTL_CONFIG", "METERCTL_METER"):
-            self.env.pop(name, None)
+        self.env = meterctl_environment(self.tmp / "config", self.tmp / "state")
         self.factory_pw = secret(self.tmp / "factory.pw", "0")
         self.old_pw = secret(self.tmp / "old.pw", OLD_PASSWORD)
         self.new_pw = secret(self.tmp / "new.pw", NEW_PASSWORD)

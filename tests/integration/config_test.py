@@ -31,7 +31,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import native_client as nc  # noqa: E402
-from meterd_harness import METERD, SOURCE_DIR, Meterd  # noqa: E402
+from meterd_harness import METERD, SOURCE_DIR, Meterd, meterctl_environment, secret  # noqa: E402
 
 METERCTL = os.environ.get("METERCTL", str(SOURCE_DIR / "build" / "cli" / "meterctl"))
 EXAMPLES = SOURCE_DIR / "profiles" / "examples"
@@ -41,22 +41,12 @@ ADMIN_PASSWORD = "Adm1n-Passw0rd!"
 CONFLICT = 20
 
 
-def secret(path, text):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return path
-
 
 class Cli:
     """meterctl with a private XDG home, so pins and history stay inside the test."""
 
     def __init__(self, home):
-        self.env = dict(os.environ)
-        self.env.update(XDG_CONFIG_HOME=str(home / "config"), XDG_STATE_HOME=str(home / "state"), NO_COLOR="1")
-        for name in ("METERCTL_CONFIG", "METERCTL_METER", "CI_NODE_INDEX", "CI_NODE_TOTAL", "JOB_COMPLETION_INDEX"):
-            self.env.pop(name, None)
+        self.env = meterctl_environment(home / "config", home / "state")
 
     def run(self, *args, stdin=None, timeout=120):
         return subprocess.run([METERCTL, "--timeout", TIMEOUT, *args], env=self.env, input=stdin,

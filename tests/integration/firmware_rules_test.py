@@ -28,7 +28,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import native_client as nc  # noqa: E402
-from meterd_harness import METERD, SOURCE_DIR, Meterd, MeterdError  # noqa: E402
+from meterd_harness import METERD, SOURCE_DIR, Meterd, MeterdError, meterctl_environment, secret  # noqa: E402
 
 METERCTL = os.environ.get("METERCTL", str(SOURCE_DIR / "build" / "cli" / "meterctl"))
 TIMEOUT = "10"
@@ -49,11 +49,7 @@ class FirmwareTestCase(unittest.TestCase):
     def setUp(self):
         self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="meterctl-firmware-"))
         self.state_dir = self.tmp / "state"
-        self.env = dict(os.environ)
-        self.env.update(XDG_CONFIG_HOME=str(self.tmp / "config"), XDG_STATE_HOME=str(self.tmp / "xdg-state"),
-                        NO_COLOR="1")
-        for name in ("METERCTL_CONFIG", "METERCTL_METER"):
-            self.env.pop(name, None)
+        self.env = meterctl_environment(self.tmp / "config", self.tmp / "xdg-state")
         self.meter = None
 
     def tearDown(self):
@@ -63,10 +59,7 @@ class FirmwareTestCase(unittest.TestCase):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def secret(self, name, text):
-        path = self.tmp / name
-        path.write_text(text + "\n")
-        path.chmod(0o600)
-        return path
+        return secret(self.tmp / name, text)
 
     def boot(self, model, firmware):
         """Stops the running meter and starts the same state directory on `firmware`."""

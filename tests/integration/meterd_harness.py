@@ -140,3 +140,22 @@ def start_all(meters, deadline_s=None):
             meter.kill()
         raise
     return meters
+
+
+def secret(path, text):
+    """A password file as meterctl wants one: the text on one line, owner-only."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def meterctl_environment(config_home, state_home):
+    """meterctl's environment with a private home, so pins, trusted keys, backups and
+    history stay inside the test, and without what would point it at another configuration
+    or meter, or give it a shard of an inventory."""
+    env = dict(os.environ, XDG_CONFIG_HOME=str(config_home), XDG_STATE_HOME=str(state_home), NO_COLOR="1")
+    for name in ("METERCTL_CONFIG", "METERCTL_METER", "CI_NODE_INDEX", "CI_NODE_TOTAL", "JOB_COMPLETION_INDEX"):
+        env.pop(name, None)
+    return env

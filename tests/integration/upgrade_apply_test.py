@@ -34,7 +34,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from meterd_harness import METERD, SOURCE_DIR, Meterd, start_all  # noqa: E402
+from meterd_harness import METERD, SOURCE_DIR, Meterd, start_all, meterctl_environment, secret  # noqa: E402
 
 METERCTL = os.environ.get("METERCTL", str(SOURCE_DIR / "build" / "cli" / "meterctl"))
 FROM_VERSION = "4.0.0"
@@ -43,12 +43,6 @@ TO_VERSION = "4.6.0"
 HEALTH_DEADLINE_S = "30"
 POLL_S = 0.05
 
-
-def secret(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return path
 
 
 def flip_byte(path, offset):
@@ -66,10 +60,7 @@ class World:
 
     def __init__(self, root):
         self.root = root
-        self.env = dict(os.environ, XDG_CONFIG_HOME=str(root / "config"), XDG_STATE_HOME=str(root / "state"),
-                        NO_COLOR="1")
-        for name in ("METERCTL_CONFIG", "METERCTL_METER", "CI_NODE_INDEX", "CI_NODE_TOTAL", "JOB_COMPLETION_INDEX"):
-            self.env.pop(name, None)
+        self.env = meterctl_environment(root / "config", root / "state")
         self.password = secret(root / "factory.pw", "0")
         self.key = root / "vendor"
         self.check(self.meterctl("upgrade", "keygen", "--out", str(self.key)))

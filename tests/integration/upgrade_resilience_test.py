@@ -31,7 +31,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from meterd_harness import METERD, SOURCE_DIR, Meterd, start_all  # noqa: E402
+from meterd_harness import METERD, SOURCE_DIR, Meterd, start_all, meterctl_environment, secret  # noqa: E402
 
 METERCTL = os.environ.get("METERCTL", str(SOURCE_DIR / "build" / "cli" / "meterctl"))
 CRASH_RUNS = int(os.environ.get("UPGRADE_CRASH_RUNS", "100"))
@@ -48,12 +48,6 @@ CONFIGURATION_KEYS = ("security", "communications", "settings", "modbus_access",
                       "feature_set", "shipped_firmware")
 
 
-def secret(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return path
-
 
 class UpgradeWorld:
     """A signing key, a package whose payload runs this build's meterd, and meterctl with a
@@ -61,10 +55,7 @@ class UpgradeWorld:
 
     def __init__(self, root, padding_bytes=0):
         self.root = root
-        self.env = dict(os.environ, XDG_CONFIG_HOME=str(root / "config"), XDG_STATE_HOME=str(root / "state"),
-                        NO_COLOR="1")
-        for name in ("METERCTL_CONFIG", "METERCTL_METER", "CI_NODE_INDEX", "CI_NODE_TOTAL", "JOB_COMPLETION_INDEX"):
-            self.env.pop(name, None)
+        self.env = meterctl_environment(root / "config", root / "state")
         self.password = secret(root / "factory.pw", "0")
         self.key = root / "signing"
         self.check(self.meterctl("upgrade", "keygen", "--out", str(self.key)))
